@@ -1,0 +1,315 @@
+"""The data map: what an operator declares about a SQL schema, so no code knows table names.
+
+A data map is a YAML file. Its shape (every key is checked; unknown keys are errors)::
+
+    name: inextcrm                 # what the schema is called in bundles and proofs
+    description: ...
+    controller: {name: ..., contact: ..., dpo: ..., complaint: ...}   # Art. 15 summary
+    rights: [...]                  # optional; the rights text shown to the person
+    regions: {us: "United States", eu: "European Union (Netherlands)"}  # display names
+    tables:
+      contacts:
+        description: A Client's customers
+        controller: client         # client (Client Data, we are processor) | inextcrm
+        tenant_column: client_id   # required for client tables that hold identities
+        primary_key: id
+        purpose: ...               # why the data is held (Art. 15(1)(a))
+        legal_basis: ...
+        retention: ...             # human-readable period (Art. 15(1)(d))
+        source: ...                # where the data came from (Art. 15(1)(g))
+        recipients: [...]          # who receives it (Art. 15(1)(c))
+        identities:                # columns that identify a person
+          - {column: email, kind: email}                  # match + harvest
+          - {column: phone, kind: phone}
+          - {column: id, kind: contact_id, match: false}  # harvest only
+          - {columns: [first_name, last_name], kind: name} # names: harvest for mentions only
+        personal_data:             # column -> category (+ optional purpose, erase action)
+          email: {category: contact details, erase: "null"}
+        free_text: [body]          # searched for mentions, redacted on erasure
+        references:                # how rows of this table relate to the subject's rows
+          - {column: contact_id, to: contacts.id}                   # child: belongs if parent does
+          - {column: profile_id, to: profiles.id, direction: parent} # parent belongs if this does
+        erasure: {action: delete}  # delete | anonymise | keep (+ legal_basis, retain_for)
+
+Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
+any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
+column is searched with the subject's identities of that kind; ``harvest`` says a matched row's
+value becomes a new identity of the subject (the fixpoint). Names default to ``match: false``:
+two people can share a name, so a name only finds mentions in free text.
+
+``load_datamap`` checks the file's shape; ``validate_against`` checks it against a live database:
+unknown tables or columns, a reference cycle, a client table with identities but no tenant column.
+Errors name the file, table and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from connectors.base import EMAIL, NAME, PHONE
+
+
+class DataMapError(ValueError):
+    """The data map does not describe the schema it is applied to."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentityColumn(_Strict):
+    column: str | None = None
+    columns: tuple[str, ...] | None = None
+    kind: str
+    match: bool | None = None
+    harvest: bool = True
+
+    @model_validator(mode="after")
+    def _one_of_column_or_columns(self) -> IdentityColumn:
+        if bool(self.column) == bool(self.columns):
+            raise ValueError("give exactly one of 'column' or 'columns'")
+        if self.columns and self.kind != NAME:
+            raise ValueError("'columns' (joined with spaces) is only for kind 'name'")
+        return self
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        return self.columns or (self.column,)  # type: ignore[return-value]
+
+    @property
+    def matches(self) -> bool:
+        # A name never finds rows on its own: it would sweep in namesakes.
+        return self.match if self.match is not None else self.kind != NAME
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.source_columns)
+
+
+EraseAction = Literal["null", "hash", "placeholder", "keep"]
+
+
+class PersonalColumn(_Strict):
+    category: str
+    purpose: str | None = None
+    erase: EraseAction | None = None
+
+
+class Reference(_Strict):
+    column: str
+    to: str = Field(description="table.column this column points at")
+    direction: Literal["child", "parent"] = "child"
+
+    @property
+    def target_table(self) -> str:
+        return self.to.split(".", 1)[0]
+
+    @property
+    def target_column(self) -> str:
+        return self.to.split(".", 1)[1]
+
+    @model_validator(mode="after")
+    def _qualified(self) -> Reference:
+        if self.to.count(".") != 1:
+            raise ValueError(f"'to' must be table.column, got {self.to!r}")
+        return self
+
+
+class TableErasure(_Strict):
+    action: Literal["delete", "anonymise", "keep"]
+    legal_basis: str | None = None
+    retain_for: str | None = None
+    retain_from: str | None = None
+
+    @model_validator(mode="after")
+    def _keep_needs_basis(self) -> TableErasure:
+        if self.action == "keep" and not (self.legal_basis and self.retain_for):
+            raise ValueError("action 'keep' needs 'legal_basis' and 'retain_for'")
+        return self
+
+
+class TableMap(_Strict):
+    description: str = ""
+    controller: Literal["client", "inextcrm"]
+    tenant_column: str | None = None
+    primary_key: str = "id"
+    purpose: str = ""
+    legal_basis: str = ""
+    retention: str = ""
+    source: str = ""
+    recipients: tuple[str, ...] = ()
+    identities: tuple[IdentityColumn, ...] = ()
+    personal_data: dict[str, PersonalColumn] = Field(default_factory=dict)
+    free_text: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    erasure: TableErasure | None = None
+
+    def columns_used(self) -> Iterable[tuple[str, str]]:
+        """(column, why) for every column the map names in this table."""
+        yield self.primary_key, "primary_key"
+        if self.tenant_column:
+            yield self.tenant_column, "tenant_column"
+        for ident in self.identities:
+            for col in ident.source_columns:
+                yield col, f"identities ({ident.kind})"
+        for col in self.personal_data:
+            yield col, "personal_data"
+        for col in self.free_text:
+            yield col, "free_text"
+        for ref in self.references:
+            yield ref.column, "references"
+
+
+class Controller(_Strict):
+    name: str
+    contact: str
+    dpo: str = ""
+    complaint: str = ""
+
+
+class DataMap(_Strict):
+    name: str
+    description: str = ""
+    controller: Controller
+    rights: tuple[str, ...] = ()
+    regions: dict[str, str] = Field(default_factory=dict)
+    tables: dict[str, TableMap]
+    source_path: str = ""
+
+    def identity_kinds(self) -> set[str]:
+        return {i.kind for t in self.tables.values() for i in t.identities}
+
+    def child_references(self) -> list[tuple[str, Reference]]:
+        return [(name, ref) for name, t in self.tables.items() for ref in t.references]
+
+    def traversal_order(self) -> list[str]:
+        """Tables ordered so that every owner comes before the rows that depend on it."""
+        deps: dict[str, set[str]] = {name: set() for name in self.tables}
+        for name, ref in self.child_references():
+            owner, dependent = (
+                (ref.target_table, name) if ref.direction == "child" else (name, ref.target_table)
+            )
+            if owner != dependent:
+                deps[dependent].add(owner)
+        order: list[str] = []
+        done: set[str] = set()
+        visiting: list[str] = []
+
+        def visit(table: str) -> None:
+            if table in done:
+                return
+            if table in visiting:
+                cycle = [*visiting[visiting.index(table) :], table]
+                raise DataMapError(
+                    f"{self.source_path}: references form a cycle the traversal cannot order: "
+                    + " -> ".join(cycle)
+                )
+            visiting.append(table)
+            for owner in sorted(deps[table]):
+                visit(owner)
+            visiting.pop()
+            done.add(table)
+            order.append(table)
+
+        for table in sorted(self.tables):
+            visit(table)
+        return order
+
+
+def _where(path: str | Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        lines.append(f"{path}: {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_datamap(path: str | Path) -> DataMap:
+    """Read and shape-check a data map file; raises ``DataMapError`` naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataMapError(f"{path}: data map file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DataMapError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DataMapError(f"{path}: expected a mapping at the top level")
+    try:
+        dm = DataMap.model_validate({**raw, "source_path": str(path)})
+    except ValidationError as exc:
+        raise DataMapError(_where(path, exc)) from None
+    _check_internal(dm)
+    return dm
+
+
+def _check_internal(dm: DataMap) -> None:
+    where = dm.source_path
+    for name, table in dm.tables.items():
+        for ref in table.references:
+            if ref.target_table not in dm.tables:
+                raise DataMapError(
+                    f"{where}: table {name!r}, reference on column {ref.column!r} points at "
+                    f"table {ref.target_table!r}, which the data map does not declare"
+                )
+        has_matching_identity = any(i.matches for i in table.identities)
+        if table.controller == "client" and has_matching_identity and not table.tenant_column:
+            raise DataMapError(
+                f"{where}: table {name!r} holds Client Data with identity columns but names no "
+                "tenant_column: a client_data request could not be kept inside its tenant"
+            )
+    if not any(i.matches for t in dm.tables.values() for i in t.identities):
+        raise DataMapError(f"{where}: no table declares an identity column that can be matched")
+    dm.traversal_order()
+
+
+def validate_against(dm: DataMap, engine: Engine, *, database: str = "") -> None:
+    """Check every table and column the map names exists in the live database."""
+    label = f" (database {database})" if database else ""
+    try:
+        inspector = inspect(engine)
+        live_tables = set(inspector.get_table_names())
+    except Exception as exc:  # the database itself is missing or unreachable
+        raise DataMapError(f"cannot open database{label}: {exc.__class__.__name__}: {exc}") from exc
+    for name, table in dm.tables.items():
+        if name not in live_tables:
+            raise DataMapError(
+                f"{dm.source_path}: table {name!r} is not in the database{label}; "
+                f"it has: {', '.join(sorted(live_tables)) or 'no tables'}"
+            )
+        live_cols = {c["name"] for c in inspector.get_columns(name)}
+        for col, why in table.columns_used():
+            if col not in live_cols:
+                raise DataMapError(
+                    f"{dm.source_path}: table {name!r}, column {col!r} ({why}) is not in the "
+                    f"database{label}"
+                )
+        for ref in table.references:
+            target_cols = {c["name"] for c in inspector.get_columns(ref.target_table)}
+            if ref.target_column not in target_cols:
+                raise DataMapError(
+                    f"{dm.source_path}: table {name!r}, reference {ref.column!r} -> {ref.to!r}: "
+                    f"column {ref.target_column!r} is not in table {ref.target_table!r}{label}"
+                )
+
+
+__all__ = [
+    "EMAIL",
+    "NAME",
+    "PHONE",
+    "DataMap",
+    "DataMapError",
+    "IdentityColumn",
+    "PersonalColumn",
+    "Reference",
+    "TableMap",
+    "load_datamap",
+    "validate_against",
+]
