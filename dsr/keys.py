@@ -13,6 +13,7 @@ base64, ``DSR_SIGNING_KEY`` PEM text or a path to a PEM file), which is how prod
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -33,10 +34,9 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 def _load_or_create(path: Path, make: bytes) -> bytes:
     if not path.exists():
-        try:
+        # Another process may make it first: then use theirs.
+        with contextlib.suppress(FileExistsError):
             _write_secret(path, make)
-        except FileExistsError:  # another process made it first: use theirs
-            pass
     return path.read_bytes()
 
 
@@ -90,7 +90,7 @@ class KeyRing:
         )
 
     def keyed_hash(self, kind: str, value: str) -> str:
-        """HMAC-SHA256 of a normalised identity, hex. Same person, same hash; no key, no reversal."""
+        """HMAC-SHA256 of a normalised identity (hex): no key, no reversal."""
         mac = hmac.HMAC(self.hash_key, hashes.SHA256())
         mac.update(f"{kind}\x1f{value}".encode())
         return mac.finalize().hex()
