@@ -30,6 +30,7 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
           - {column: contact_id, to: contacts.id}                   # child: belongs if parent does
           - {column: profile_id, to: profiles.id, direction: parent} # parent belongs if this does
         erasure: {action: delete}  # delete | anonymise | keep (+ legal_basis, retain_for)
+        files: {content: content, filename: filename}  # a table that stores files (bundled as files)
 
 Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
 any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
@@ -135,6 +136,13 @@ class TableErasure(_Strict):
         return self
 
 
+class FileColumns(_Strict):
+    """A table that stores files: which column holds the bytes and which the file name."""
+
+    content: str
+    filename: str
+
+
 class TableMap(_Strict):
     description: str = ""
     controller: Literal["client", "inextcrm"]
@@ -150,6 +158,7 @@ class TableMap(_Strict):
     free_text: tuple[str, ...] = ()
     references: tuple[Reference, ...] = ()
     erasure: TableErasure | None = None
+    files: FileColumns | None = None
 
     def columns_used(self) -> Iterable[tuple[str, str]]:
         """(column, why) for every column the map names in this table."""
@@ -165,6 +174,9 @@ class TableMap(_Strict):
             yield col, "free_text"
         for ref in self.references:
             yield ref.column, "references"
+        if self.files:
+            yield self.files.content, "files.content"
+            yield self.files.filename, "files.filename"
 
 
 class Controller(_Strict):
