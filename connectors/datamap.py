@@ -30,7 +30,7 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
           - {column: contact_id, to: contacts.id}                   # child: belongs if parent does
           - {column: profile_id, to: profiles.id, direction: parent} # parent belongs if this does
         erasure: {action: delete}  # delete | anonymise | keep (+ legal_basis, retain_for)
-        files: {content: content, filename: filename}  # a table that stores files (bundled as files)
+        files: {content: content, filename: filename}  # a table that stores files
 
 Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
 any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
