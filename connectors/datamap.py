@@ -7,6 +7,7 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
     controller: {name: ..., contact: ..., dpo: ..., complaint: ...}   # Art. 15 summary
     rights: [...]                  # optional; the rights text shown to the person
     regions: {us: "United States", eu: "European Union (Netherlands)"}  # display names
+    tenants: {table: clients, id_column: id}   # where Client ids live (intake checks them)
     tables:
       contacts:
         description: A Client's customers
@@ -186,12 +187,21 @@ class Controller(_Strict):
     complaint: str = ""
 
 
+class TenantTable(_Strict):
+    """Where a Client (tenant) is registered: lets intake refuse an unknown client id."""
+
+    table: str
+    id_column: str = "id"
+    status_column: str | None = None
+
+
 class DataMap(_Strict):
     name: str
     description: str = ""
     controller: Controller
     rights: tuple[str, ...] = ()
     regions: dict[str, str] = Field(default_factory=dict)
+    tenants: TenantTable | None = None
     tables: dict[str, TableMap]
     source_path: str = ""
 
@@ -277,6 +287,8 @@ def _check_internal(dm: DataMap) -> None:
                 f"{where}: table {name!r} holds Client Data with identity columns but names no "
                 "tenant_column: a client_data request could not be kept inside its tenant"
             )
+    if dm.tenants and dm.tenants.table not in dm.tables:
+        raise DataMapError(f"{where}: tenants.table {dm.tenants.table!r} is not a declared table")
     if not any(i.matches for t in dm.tables.values() for i in t.identities):
         raise DataMapError(f"{where}: no table declares an identity column that can be matched")
     dm.traversal_order()
@@ -303,6 +315,12 @@ def validate_against(dm: DataMap, engine: Engine, *, database: str = "") -> None
                     f"{dm.source_path}: table {name!r}, column {col!r} ({why}) is not in the "
                     f"database{label}"
                 )
+        if dm.tenants and dm.tenants.table == name:
+            for col in (dm.tenants.id_column, dm.tenants.status_column):
+                if col and col not in live_cols:
+                    raise DataMapError(
+                        f"{dm.source_path}: tenants: column {col!r} is not in table {name!r}{label}"
+                    )
         for ref in table.references:
             target_cols = {c["name"] for c in inspector.get_columns(ref.target_table)}
             if ref.target_column not in target_cols:

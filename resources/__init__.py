@@ -1,0 +1,38 @@
+"""Dagster resources: the only place configuration and secrets enter the pipelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsr.settings import Settings
+from resources.crm import CrmDatabasesResource
+from resources.exports import ExportStoreResource
+from resources.ledger import LedgerResource
+from resources.staging import EncryptedStagingIOManager
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    return {
+        "crm": CrmDatabasesResource(
+            urls=dict(settings.crm_urls),
+            datamap_path=str(settings.datamap_path),
+            default_phone_region=settings.default_phone_region,
+        ),
+        "ledger": LedgerResource(url=settings.ledger_url, keys_dir=str(settings.keys_dir)),
+        "exports": ExportStoreResource(
+            dirs={r: str(p) for r, p in settings.export_dirs.items()},
+            default_region=settings.regions[0],
+        ),
+        "io_manager": EncryptedStagingIOManager(
+            staging_dir=str(settings.staging_dir), keys_dir=str(settings.keys_dir)
+        ),
+    }
+
+
+__all__ = [
+    "CrmDatabasesResource",
+    "EncryptedStagingIOManager",
+    "ExportStoreResource",
+    "LedgerResource",
+    "build_resources",
+]

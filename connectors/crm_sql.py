@@ -1,0 +1,372 @@
+"""Any SQL schema, driven by a data map: find a person's rows, their dependants and mentions.
+
+Discovery in three passes, each batched over any number of subjects (one query per table and
+identity column per round, values in bound ``IN`` lists — never one query per person):
+
+1. *Identities to a fixpoint*: rows matched through identity columns yield further identities
+   (a contact row yields its phone, a user row its user id) until nothing new appears.
+2. *References*: rows that depend on the subject's rows, in an order the data map allows.
+3. *Mentions*: free-text columns that mention any resolved identity; reported as mentions, not as
+   the subject's own records.
+
+Scope keeps a request inside its rights: ``user_account`` (iNextCRM is controller) searches the
+``inextcrm`` tables; ``client_data`` searches one Client's tenant of the ``client`` tables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Integer, MetaData, Table, false, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement
+
+from connectors.base import NAME, Findings, FoundRow, Identity, Mention, RowRef
+from connectors.datamap import DataMap, IdentityColumn, TableMap, validate_against
+from connectors.identities import MentionMatcher, harvest_identity, match_expression, match_values
+
+Progress = Callable[[str, int, int], None]
+SCOPES = ("user_account", "client_data", "all")
+# Past this many distinct search terms a SQL LIKE pre-filter costs more than reading the text.
+PREFILTER_MAX_TERMS = 24
+EXCERPT_CONTEXT = 60
+
+
+@dataclass
+class _Subject:
+    identities: set[Identity]
+    searched: set[Identity] = field(default_factory=set)
+    rows: dict[tuple[str, str], FoundRow] = field(default_factory=dict)
+
+
+class CrmSqlConnector:
+    """One regional database described by a data map."""
+
+    system = "crm"
+
+    def __init__(
+        self,
+        region: str,
+        engine: Engine,
+        datamap: DataMap,
+        *,
+        default_phone_region: str = "US",
+        chunk_size: int = 500,
+    ) -> None:
+        self.region = region
+        self.engine = engine
+        self.datamap = datamap
+        self.default_phone_region = default_phone_region
+        self.chunk_size = chunk_size
+        self._tables: dict[str, Table] = {}
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        validate_against(self.datamap, self.engine, database=self.region)
+
+    def table(self, name: str) -> Table:
+        if name not in self._tables:
+            self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
+        return self._tables[name]
+
+    def tables_in_scope(self, scope: str) -> tuple[list[str], dict[str, str]]:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        wanted = {"user_account": "inextcrm", "client_data": "client"}.get(scope)
+        included, skipped = [], {}
+        for name in self.datamap.traversal_order():
+            owner = self.datamap.tables[name].controller
+            if wanted is None or owner == wanted:
+                included.append(name)
+            else:
+                skipped[name] = f"controller is {owner}: outside a {scope} request"
+        return included, skipped
+
+    # -- pass 1: identities -------------------------------------------------------------------
+
+    def resolve(
+        self,
+        subjects: dict[str, set[Identity]],
+        *,
+        scope: str,
+        client_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, set[Identity]]:
+        """Every identity of each subject reachable through identity columns in this database."""
+        state = {key: _Subject(set(ids)) for key, ids in subjects.items()}
+        self._fixpoint(state, scope, client_id, progress)
+        return {key: s.identities for key, s in state.items()}
+
+    def _fixpoint(
+        self,
+        state: dict[str, _Subject],
+        scope: str,
+        client_id: str | None,
+        progress: Progress | None,
+    ) -> None:
+        tables, _ = self.tables_in_scope(scope)
+        rounds = 0
+        while True:
+            fresh = {key: s.identities - s.searched for key, s in state.items()}
+            if not any(fresh.values()):
+                return
+            rounds += 1
+            for s, new in zip(state.values(), fresh.values(), strict=True):
+                s.searched |= new
+            for i, name in enumerate(tables):
+                tmap = self.datamap.tables[name]
+                for ident_col in tmap.identities:
+                    if ident_col.matches:
+                        self._match_column(state, fresh, name, tmap, ident_col, client_id)
+                if progress:
+                    progress(f"identities round {rounds}", i + 1, len(tables))
+
+    def _match_column(
+        self,
+        state: dict[str, _Subject],
+        fresh: dict[str, set[Identity]],
+        name: str,
+        tmap: TableMap,
+        ident_col: IdentityColumn,
+        client_id: str | None,
+    ) -> None:
+        owners: dict[Any, set[str]] = defaultdict(set)
+        table = self.table(name)
+        column = table.c[ident_col.column]  # type: ignore[index]
+        for key, idents in fresh.items():
+            for ident in idents:
+                if ident.kind == ident_col.kind:
+                    for value in match_values(ident):
+                        typed = _typed(column, value)
+                        if typed is not None:
+                            owners[typed].add(key)
+        if not owners:
+            return
+        expr = match_expression(ident_col.kind, column)
+        for row in self._select_in(name, tmap, expr, list(owners), client_id):
+            for key in owners.get(row["_match"], ()):
+                self._own(state[key], name, tmap, row, f"identity:{ident_col.column}")
+
+    def _own(self, subject: _Subject, name: str, tmap: TableMap, row: dict, via: str) -> bool:
+        pk = str(row[tmap.primary_key])
+        if (name, pk) in subject.rows:
+            return False
+        data = {k: v for k, v in row.items() if k != "_match"}
+        subject.rows[(name, pk)] = FoundRow(RowRef(self.region, name, pk), via, data)
+        if via.startswith("identity:"):
+            subject.identities |= self._harvest(tmap, data)
+        return True
+
+    def _harvest(self, tmap: TableMap, row: dict) -> set[Identity]:
+        found: set[Identity] = set()
+        for ident_col in tmap.identities:
+            if not ident_col.harvest:
+                continue
+            parts = [row.get(c) for c in ident_col.source_columns]
+            if ident_col.kind == NAME:
+                raw: Any = " ".join(str(p) for p in parts if p)
+            else:
+                raw = parts[0]
+            ident = harvest_identity(ident_col.kind, raw, self.default_phone_region)
+            if ident is not None:
+                found.add(ident)
+        return found
+
+    # -- pass 2 and 3: full findings ----------------------------------------------------------
+
+    def find(
+        self,
+        subjects: dict[str, set[Identity]],
+        *,
+        scope: str,
+        client_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Findings]:
+        tables, skipped = self.tables_in_scope(scope)
+        state = {key: _Subject(set(ids)) for key, ids in subjects.items()}
+        self._fixpoint(state, scope, client_id, progress)
+        for i, name in enumerate(tables):
+            self._follow_references(state, name, set(tables), client_id)
+            if progress:
+                progress("references", i + 1, len(tables))
+        mentions = self._mentions(state, tables, client_id, progress)
+        return {
+            key: Findings(
+                system=self.system,
+                region=self.region,
+                subject=key,
+                rows=sorted(s.rows.values(), key=lambda r: (r.ref.table, _pk_order(r.ref.pk))),
+                mentions=mentions.get(key, []),
+                identities=s.identities,
+                searched_tables=tables,
+                skipped_tables=skipped,
+            )
+            for key, s in state.items()
+        }
+
+    def _follow_references(
+        self, state: dict[str, _Subject], dependent: str, in_scope: set[str], client_id: str | None
+    ) -> None:
+        for owner_table, ref in self.datamap.child_references():
+            if ref.direction == "child" and owner_table == dependent:
+                source, source_col, target_col = ref.target_table, ref.target_column, ref.column
+            elif ref.direction == "parent" and ref.target_table == dependent:
+                source, source_col, target_col = owner_table, ref.column, ref.target_column
+            else:
+                continue
+            if source not in in_scope:
+                continue
+            owners: dict[Any, set[str]] = defaultdict(set)
+            for key, s in state.items():
+                for (table, _), found in s.rows.items():
+                    value = found.data.get(source_col) if table == source else None
+                    if value is not None:
+                        owners[value].add(key)
+            if not owners:
+                continue
+            tmap = self.datamap.tables[dependent]
+            column = self.table(dependent).c[target_col]
+            for row in self._select_in(dependent, tmap, column, list(owners), client_id):
+                for key in owners.get(row["_match"], ()):
+                    self._own(state[key], dependent, tmap, row, f"reference:{source}.{source_col}")
+
+    def _mentions(
+        self,
+        state: dict[str, _Subject],
+        tables: list[str],
+        client_id: str | None,
+        progress: Progress | None,
+    ) -> dict[str, list[Mention]]:
+        who: dict[Identity, set[str]] = defaultdict(set)
+        for key, s in state.items():
+            for ident in s.identities:
+                who[ident].add(key)
+        matcher = MentionMatcher(who)
+        result: dict[str, list[Mention]] = defaultdict(list)
+        if not matcher:
+            return result
+        text_tables = [t for t in tables if self.datamap.tables[t].free_text]
+        for i, name in enumerate(text_tables):
+            tmap = self.datamap.tables[name]
+            for row in self._text_rows(name, tmap, matcher, client_id):
+                pk = str(row[tmap.primary_key])
+                for col in tmap.free_text:
+                    text = row[col]
+                    hits = matcher.find(text) if isinstance(text, str) else []
+                    by_subject: dict[str, list[tuple[Identity, int, int]]] = defaultdict(list)
+                    for hit in hits:
+                        for key in who[hit[0]]:
+                            by_subject[key].append(hit)
+                    for key, subject_hits in by_subject.items():
+                        if (name, pk) in state[key].rows:
+                            continue  # the subject's own record, already exported whole
+                        result[key].append(_mention(self.region, name, pk, col, text, subject_hits))
+            if progress:
+                progress("mentions", i + 1, len(text_tables))
+        return result
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def _select_in(
+        self,
+        name: str,
+        tmap: TableMap,
+        expr: ColumnElement,
+        values: list[Any],
+        client_id: str | None,
+    ) -> Iterator[dict]:
+        table = self.table(name)
+        tenant = self._tenant_clause(table, tmap, client_id)
+        with self.engine.connect() as conn:
+            for start in range(0, len(values), self.chunk_size):
+                chunk = values[start : start + self.chunk_size]
+                query = select(table, expr.label("_match")).where(expr.in_(chunk))
+                if tenant is not None:
+                    query = query.where(tenant)
+                for row in conn.execute(query).mappings():
+                    yield dict(row)
+
+    def _text_rows(
+        self, name: str, tmap: TableMap, matcher: MentionMatcher, client_id: str | None
+    ) -> Iterator[dict]:
+        table = self.table(name)
+        cols = [table.c[tmap.primary_key], *(table.c[c] for c in tmap.free_text)]
+        query = select(*cols)
+        tenant = self._tenant_clause(table, tmap, client_id)
+        if tenant is not None:
+            query = query.where(tenant)
+        terms = matcher.prefilter_terms()
+        if len(terms) <= PREFILTER_MAX_TERMS:
+            query = query.where(
+                or_(
+                    *(
+                        table.c[c].icontains(t, autoescape=True)
+                        for c in tmap.free_text
+                        for t in terms
+                    )
+                )
+            )
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+            for row in result.mappings():
+                yield dict(row)
+
+    def _tenant_clause(self, table: Table, tmap: TableMap, client_id: str | None) -> Any:
+        if client_id is None or not tmap.tenant_column:
+            return None
+        column = table.c[tmap.tenant_column]
+        typed = _typed(column, client_id)
+        # A client id that cannot even be typed for the column matches no row: never all rows.
+        return column == typed if typed is not None else false()
+
+
+def _typed(column: Any, value: Any) -> Any:
+    """Bind a value with the column's Python type, so PostgreSQL compares integer to integer."""
+    if isinstance(column.type, Integer):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+    return value
+
+
+def _pk_order(pk: str) -> tuple[int, Any]:
+    return (0, int(pk)) if pk.isdigit() else (1, pk)
+
+
+def _mention(
+    region: str, table: str, pk: str, column: str, text: str, hits: Iterable[tuple]
+) -> Mention:
+    hits = list(hits)
+    start = max(0, hits[0][1] - EXCERPT_CONTEXT)
+    end = min(len(text), hits[-1][2] + EXCERPT_CONTEXT)
+    excerpt = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return Mention(
+        ref=RowRef(region, table, pk),
+        column=column,
+        kinds=tuple(sorted({h[0].kind for h in hits})),
+        spans=tuple((h[1], h[2]) for h in hits),
+        excerpt=excerpt,
+    )
+
+
+def resolve_across(
+    connectors: Iterable[CrmSqlConnector],
+    subjects: dict[str, set[Identity]],
+    *,
+    scope: str,
+    client_id: str | None = None,
+) -> dict[str, set[Identity]]:
+    """The identity fixpoint over every region: a phone found in one region is searched in all."""
+    connectors = list(connectors)
+    current = {key: set(ids) for key, ids in subjects.items()}
+    while True:
+        before = {key: len(ids) for key, ids in current.items()}
+        for connector in connectors:
+            current = connector.resolve(current, scope=scope, client_id=client_id)
+        if all(len(current[key]) == n for key, n in before.items()):
+            return current

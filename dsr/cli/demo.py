@@ -1,0 +1,133 @@
+"""`dsr seed`, `dsr demo`, `dsr ui`: a demo CRM, one request end to end, and the Dagster UI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dsr.cli.output import console, emit_json
+from dsr.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _seed_all(settings: Settings, contacts: int, seed_value: int, quiet: bool) -> dict:
+    from sqlalchemy import inspect
+
+    from dsr.democrm.planted import plant
+    from dsr.democrm.schema import metadata
+    from dsr.democrm.seed import seed as seed_region
+    from resources.engines import engine_for
+
+    settings.ensure_dirs()
+    counts: dict[str, dict[str, int]] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        for region in settings.regions:
+            engine = engine_for(settings.crm_urls[region])
+            if inspect(engine).get_table_names():
+                metadata.drop_all(engine)
+            task = progress.add_task(f"{region}: starting", total=None)
+
+            def report(
+                table: str, done: int, total: int, task: int = task, region: str = region
+            ) -> None:
+                progress.update(task, description=f"{region}: {table}", completed=done, total=total)
+
+            counts[region] = seed_region(
+                engine, region=region, contacts=contacts, seed=seed_value, progress=report
+            )
+            plant(engine, region)
+    return counts
+
+
+def seed(
+    contacts: Annotated[int, typer.Option(help="Synthetic contacts per region")] = 5000,
+    seed_value: Annotated[
+        int, typer.Option("--seed", help="Random seed (same seed, same data)")
+    ] = 42,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """(Re)build the demo CRM in every region: synthetic data plus the planted demo people."""
+    settings = Settings.from_env()
+    counts = _seed_all(settings, contacts, seed_value, as_json)
+    if as_json:
+        emit_json({"ok": True, "regions": counts, "urls": list(settings.regions)})
+        return
+    for region, per_table in counts.items():
+        total = sum(per_table.values())
+        console.print(f"{region}: {total:,} rows in {len(per_table)} tables")
+
+
+def demo(
+    contacts: Annotated[int, typer.Option(help="Synthetic contacts per region")] = 5000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Seed a demo CRM if there is none, then fulfil one access request end to end."""
+    from dsr.democrm.planted import DEMO_EMAIL
+
+    settings = Settings.from_env()
+    seeded = all(
+        Path(url.removeprefix("sqlite:///")).exists()
+        for url in settings.crm_urls.values()
+        if url.startswith("sqlite:///")
+    )
+    if not seeded:
+        if not as_json:
+            console.print(
+                f"seeding a demo CRM ({contacts:,} contacts per region) in {settings.home}"
+            )
+        _seed_all(settings, contacts, 42, as_json)
+    if not as_json:
+        console.print(f"demo person: [bold]{DEMO_EMAIL}[/] (synthetic, planted in every region)")
+    from dsr.cli.main import access
+
+    try:
+        access(email=[DEMO_EMAIL], as_json=as_json)
+    finally:
+        if not as_json:
+            console.print(
+                "\nnext:\n"
+                "  open the UI:      dsr ui   (then http://127.0.0.1:3000)\n"
+                f"  try it yourself:  dsr access --email {DEMO_EMAIL}\n"
+                "  a Client's data:  dsr access --email "
+                f"{DEMO_EMAIL} --scope client_data --client 1 --authorization NW-DPA-2026-01\n"
+                "  check a bundle:   dsr verify-bundle PATH"
+            )
+
+
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI")] = 3000,
+) -> None:
+    """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME."""
+    from pipelines.launch import instance_for
+
+    settings = Settings.from_env()
+    instance_for(settings)
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(REPO / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call(cmd, cwd=REPO, env=env))

@@ -1,0 +1,160 @@
+"""Intake: the one place a request enters, from the Launchpad or the CLI.
+
+Everything is checked before anything is written: a bad e-mail, an unknown Client, a
+``client_data`` request without the Client's authorisation or a data map that does not fit a
+database each raise ``IntakeError`` with a message saying what is wrong and what to do, and leave
+no ledger entry behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from connectors.base import EMAIL, NAME, PHONE, Identity
+from connectors.crm_sql import CrmSqlConnector, _typed
+from connectors.datamap import DataMapError
+from connectors.identities import InvalidIdentity, parse_identity
+from dsr.ledger import Ledger, RequestRecord, RequestRefused, RequestType, Scope
+
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#\-]{1,99}$")
+
+
+class IntakeError(ValueError):
+    """A request that cannot be accepted as given; the message tells support what to fix."""
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    type: RequestType
+    emails: Sequence[str]
+    scope: Scope = Scope.USER_ACCOUNT
+    phones: Sequence[str] = ()
+    names: Sequence[str] = ()
+    client_id: str | None = None
+    authorization_ref: str | None = None
+    ticket_ref: str | None = None
+    channel: str = "cli"
+    identity_verified: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_identities(
+    emails: Sequence[str],
+    phones: Sequence[str] = (),
+    names: Sequence[str] = (),
+    *,
+    default_region: str = "US",
+) -> set[Identity]:
+    emails = [e for e in emails if e is not None]
+    if not any(str(e).strip() for e in emails):
+        raise IntakeError("at least one e-mail address is required to identify the person")
+    identities: set[Identity] = set()
+    for kind, label, values in (
+        (EMAIL, "e-mail", emails),
+        (PHONE, "phone", phones),
+        (NAME, "name", names),
+    ):
+        for i, raw in enumerate(values, start=1):
+            if kind != EMAIL and not str(raw).strip():
+                continue
+            try:
+                identities.add(parse_identity(kind, raw, default_region))
+            except InvalidIdentity as exc:
+                position = f" #{i}" if len(values) > 1 else ""
+                raise IntakeError(f"{label}{position}: {exc}") from None
+    return identities
+
+
+def _check_reference(label: str, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not _REFERENCE.match(value) or "@" in value:
+        raise IntakeError(
+            f"{label} must be 2-100 characters of letters, digits, spaces and . _ : / # - "
+            "(a reference, never personal data)"
+        )
+    return value
+
+
+def check_databases(connectors: Sequence[CrmSqlConnector]) -> None:
+    for connector in connectors:
+        try:
+            connector.validate()
+        except DataMapError as exc:
+            raise IntakeError(
+                f"CRM database {connector.region!r} cannot be searched: {exc}. "
+                "Fix the data map or the database URL before accepting requests."
+            ) from None
+
+
+def check_client(connectors: Sequence[CrmSqlConnector], client_id: str) -> list[str]:
+    """Regions where the Client exists; an unknown Client is an error."""
+    found = []
+    for connector in connectors:
+        tenants = connector.datamap.tenants
+        if tenants is None:
+            raise IntakeError(
+                f"the data map {connector.datamap.source_path} names no 'tenants' table, so a "
+                "client_data request cannot be checked against its Client"
+            )
+        table = connector.table(tenants.table)
+        column = table.c[tenants.id_column]
+        typed = _typed(column, client_id)
+        if typed is None:
+            continue
+        with connector.engine.connect() as conn:
+            if conn.execute(select(column).where(column == typed).limit(1)).first():
+                found.append(connector.region)
+    if not found:
+        regions = ", ".join(c.region for c in connectors)
+        raise IntakeError(
+            f"unknown client {client_id!r}: no such Client in any region ({regions}). "
+            "Check the client id on the Client's instruction."
+        )
+    return found
+
+
+def register_request(
+    ledger: Ledger,
+    connectors: Sequence[CrmSqlConnector],
+    req: IntakeRequest,
+    *,
+    default_region: str = "US",
+) -> RequestRecord:
+    identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
+    client_id = _check_reference("client id", req.client_id)
+    authorization = _check_reference("authorisation reference", req.authorization_ref)
+    ticket = _check_reference("ticket reference", req.ticket_ref)
+    if req.scope == Scope.CLIENT_DATA:
+        if not client_id:
+            raise IntakeError(
+                "a client_data request needs the Client's id: iNextCRM acts on Client Data only "
+                "inside that Client's tenant"
+            )
+        if not authorization:
+            raise IntakeError(
+                "a client_data request needs the Client's authorisation reference (their "
+                "documented instruction): iNextCRM is only the processor of Client Data "
+                "(policy 2.2, 15). Ask the Client for it, or use scope user_account."
+            )
+    check_databases(connectors)
+    if client_id:
+        check_client(connectors, client_id)
+    try:
+        return ledger.register(
+            type=req.type,
+            scope=req.scope,
+            identities=identities,
+            client_id=client_id,
+            authorization_ref=authorization,
+            ticket_ref=ticket,
+            channel=req.channel,
+            identity_verified=req.identity_verified,
+        )
+    except RequestRefused as exc:
+        raise IntakeError(str(exc)) from None

@@ -1,0 +1,102 @@
+"""The export bundle: every region's findings assembled into one verifiable ZIP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from connectors.base import Findings
+from dsr.bundle import BundleRequest, build_bundle, verify_bundle
+from dsr.ledger import State
+from pipelines.partitions import request_partitions
+from pipelines.request_state import failing_request
+from resources.crm import CrmDatabasesResource
+from resources.exports import ExportStoreResource
+from resources.ledger import LedgerResource
+from resources.staging import EncryptedStagingIOManager, clear_staging
+
+GROUP = "access"
+
+
+def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
+    @asset(
+        name="access_bundle",
+        partitions_def=request_partitions,
+        group_name=GROUP,
+        ins={f"crm_{region}_findings": AssetIn() for region in regions},
+        kinds={"zip"},
+        description="The person's export: data per table as JSON and CSV, attachments, "
+        "mentions, an Art. 15 summary and a signed manifest.",
+    )
+    def access_bundle(
+        context: AssetExecutionContext,
+        ledger: LedgerResource,
+        exports: ExportStoreResource,
+        crm: CrmDatabasesResource,
+        io_manager: EncryptedStagingIOManager,
+        **findings_by_asset: Findings,
+    ) -> MaterializeResult:
+        request_id = context.partition_key
+        led = ledger.ledger()
+        record = led.get(request_id)
+        with failing_request(context, led, request_id, "bundle assembly"):
+            findings = list(findings_by_asset.values())
+            store, out_dir = exports.dir_for(f.region for f in findings if f.rows)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            result = build_bundle(
+                BundleRequest(
+                    request_id=request_id,
+                    request_type=record.type,
+                    scope=record.scope,
+                    client_id=record.client_id,
+                    received_at=record.received_at,
+                    due_at=record.due_at,
+                ),
+                findings,
+                {"crm": crm.datamap()},
+                ledger.keys(),
+                out_dir,
+            )
+            report = verify_bundle(result.path, ledger.keys().public_key_pem())
+            if not report.ok:
+                raise RuntimeError(
+                    "the bundle failed its own verification: " + "; ".join(report.problems)
+                )
+            led.transition(
+                request_id,
+                State.FULFILLED,
+                result={
+                    "bundle": str(result.path),
+                    "bundle_sha256": result.sha256,
+                    "store": store,
+                    "rows_per_system": result.rows_per_system,
+                    "mentions_per_system": result.mentions_per_system,
+                },
+            )
+            # The bundle is the answer; the identities were needed only to produce it.
+            led.forget_identities(request_id)
+        clear_staging(io_manager.staging_dir, request_id)
+        context.log.info(
+            f"request {request_id}: bundle of {result.files} files in the {store} store; rows "
+            + ", ".join(f"{k}={v}" for k, v in result.rows_per_system.items())
+        )
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(result.path)),
+                "sha256": result.sha256,
+                "files": result.files,
+                "store": store,
+                "rows_per_system": result.rows_per_system,
+                "mentions_per_system": result.mentions_per_system,
+            }
+        )
+
+    return access_bundle

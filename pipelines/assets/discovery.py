@@ -1,0 +1,132 @@
+"""Discovery assets: the person's identities across regions, then what each region holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    Backoff,
+    Jitter,
+    Output,
+    RetryPolicy,
+    asset,
+)
+
+from connectors.base import Findings, Identity
+from connectors.crm_sql import resolve_across
+from pipelines.partitions import request_partitions
+from pipelines.request_state import claim_or_fail, failing_request
+from resources.crm import CrmDatabasesResource
+from resources.ledger import LedgerResource
+
+GROUP = "access"
+# Databases drop connections and time out; a step that talks to one retries before failing.
+DB_RETRIES = 2
+db_retry = RetryPolicy(
+    max_retries=DB_RETRIES, delay=1, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+
+
+@dataclass(frozen=True)
+class ResolvedSubject:
+    request_id: str
+    scope: str
+    client_id: str | None
+    identities: frozenset[Identity]
+
+
+def _kinds(identities: set[Identity] | frozenset[Identity]) -> dict[str, int]:
+    return dict(sorted(Counter(i.kind for i in identities).items()))
+
+
+@asset(
+    partitions_def=request_partitions,
+    group_name=GROUP,
+    kinds={"sql"},
+    description="The request's identities resolved to a fixpoint across every regional CRM.",
+)
+def subject_identities(
+    context: AssetExecutionContext, crm: CrmDatabasesResource, ledger: LedgerResource
+) -> Output[ResolvedSubject]:
+    request_id = context.partition_key
+    led = ledger.ledger()
+    record = led.get(request_id)
+    claim_or_fail(led, request_id)
+    with failing_request(context, led, request_id, "identity resolution"):
+        given = led.identities(request_id)
+        connectors = crm.connectors()
+        for connector in connectors:
+            connector.validate()
+        resolved = resolve_across(
+            connectors, {request_id: given}, scope=record.scope, client_id=record.client_id
+        )[request_id]
+    context.log.info(
+        f"request {request_id}: {len(given)} identities given, {len(resolved)} resolved "
+        f"across {len(connectors)} regions"
+    )
+    return Output(
+        ResolvedSubject(request_id, record.scope, record.client_id, frozenset(resolved)),
+        metadata={
+            "scope": record.scope,
+            "identities_given": _kinds(given),
+            "identities_resolved": _kinds(resolved),
+            "regions": [c.region for c in connectors],
+        },
+    )
+
+
+def crm_findings_asset(region: str) -> AssetsDefinition:
+    @asset(
+        name=f"crm_{region}_findings",
+        partitions_def=request_partitions,
+        group_name=GROUP,
+        ins={"subject": AssetIn("subject_identities")},
+        retry_policy=db_retry,
+        kinds={"sql"},
+        description=f"What the {region} CRM database holds about the person, and where they "
+        "are mentioned.",
+    )
+    def _findings(
+        context: AssetExecutionContext,
+        crm: CrmDatabasesResource,
+        ledger: LedgerResource,
+        subject: ResolvedSubject,
+    ) -> Output[Findings]:
+        led = ledger.ledger()
+        with failing_request(
+            context, led, subject.request_id, f"crm:{region} search", retries=DB_RETRIES
+        ):
+            connector = crm.connector(region)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if done == total:
+                    context.log.debug(f"crm:{region} {stage}: {total} tables")
+
+            findings = connector.find(
+                {subject.request_id: set(subject.identities)},
+                scope=subject.scope,
+                client_id=subject.client_id,
+                progress=progress,
+            )[subject.request_id]
+        context.log.info(
+            f"crm:{region}: {findings.total_rows} rows in {len(findings.row_counts())} tables, "
+            f"{len(findings.mentions)} mentions"
+        )
+        return Output(
+            findings,
+            metadata={
+                "region": region,
+                "rows": findings.total_rows,
+                "rows_per_table": findings.row_counts(),
+                "mentions": len(findings.mentions),
+                "mentions_per_table": findings.mention_counts(),
+                "tables_searched": len(findings.searched_tables),
+                "tables_out_of_scope": len(findings.skipped_tables),
+            },
+        )
+
+    return _findings

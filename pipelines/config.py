@@ -1,0 +1,40 @@
+"""The typed forms support fills in the Launchpad; descriptions show beside each field."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dagster import Config
+from pydantic import Field
+
+
+class RequestScope(StrEnum):
+    user_account = "user_account"
+    client_data = "client_data"
+
+
+class AccessIntakeConfig(Config):
+    """Register an access (or portability) request; fulfilment then runs by request id."""
+
+    email: str = Field(description="The person's e-mail address (required)")
+    other_emails: list[str] = Field(
+        default_factory=list, description="Further e-mail addresses the person uses"
+    )
+    phone: str = Field(default="", description="Optional phone number, any format (+country)")
+    name: str = Field(default="", description="Optional full name, used to find mentions")
+    scope: RequestScope = Field(
+        default=RequestScope.user_account,
+        description=(
+            "user_account: the person's own iNextCRM account data (we are controller). "
+            "client_data: data a Client stores about the person (the Client is controller): "
+            "needs client_id and authorization_ref"
+        ),
+    )
+    client_id: str = Field(default="", description="The Client (tenant) id, for client_data")
+    authorization_ref: str = Field(
+        default="", description="Reference of the Client's documented instruction (client_data)"
+    )
+    ticket_ref: str = Field(default="", description="Support ticket reference, e.g. SUP-1234")
+    portability: bool = Field(
+        default=False, description="Art. 20 portability request rather than Art. 15 access"
+    )

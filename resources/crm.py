@@ -1,0 +1,40 @@
+"""Hands out one CRM connector per region, built from URLs and the data map path."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from connectors.crm_sql import CrmSqlConnector
+from connectors.datamap import DataMap, load_datamap
+from resources.engines import engine_for
+
+
+class CrmDatabasesResource(ConfigurableResource):
+    """The regional CRM databases (one per hosting region, same schema, one data map)."""
+
+    urls: dict[str, str] = Field(description="region -> SQLAlchemy database URL")
+    datamap_path: str = Field(description="Path of the data map YAML describing the schema")
+    default_phone_region: str = Field(
+        default="US", description="Country assumed for phone numbers written without one"
+    )
+
+    @property
+    def regions(self) -> list[str]:
+        return list(self.urls)
+
+    def datamap(self) -> DataMap:
+        return load_datamap(self.datamap_path)
+
+    def connector(self, region: str) -> CrmSqlConnector:
+        if region not in self.urls:
+            raise KeyError(f"no CRM database configured for region {region!r}")
+        return CrmSqlConnector(
+            region,
+            engine_for(self.urls[region]),
+            self.datamap(),
+            default_phone_region=self.default_phone_region,
+        )
+
+    def connectors(self) -> list[CrmSqlConnector]:
+        return [self.connector(region) for region in self.urls]
