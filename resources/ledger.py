@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -9,6 +10,14 @@ from pydantic import Field
 
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger
+
+
+@cache
+def _ledger_for(url: str, keys_dir: str) -> Ledger:
+    # One engine (and one schema check) per ledger per process, shared by every step and sensor.
+    ledger = Ledger(url, KeyRing(Path(keys_dir)))
+    ledger.create_schema()
+    return ledger
 
 
 class LedgerResource(ConfigurableResource):
@@ -19,6 +28,4 @@ class LedgerResource(ConfigurableResource):
         return KeyRing(Path(self.keys_dir))
 
     def ledger(self) -> Ledger:
-        ledger = Ledger(self.url, self.keys())
-        ledger.create_schema()
-        return ledger
+        return _ledger_for(self.url, self.keys_dir)

@@ -1,0 +1,299 @@
+"""The request ledger: what was asked, by whom (as a keyed hash), when it is due, where it stands.
+
+All writes are serialised: on SQLite by ``BEGIN IMMEDIATE``, on PostgreSQL by locking the audit
+chain head first. So each state change and its audit entry commit together, the chain never forks,
+and lock order is the same everywhere (no deadlocks between a CLI, a run and a sensor).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from connectors.base import EMAIL, Identity
+from dsr.keys import KeyRing
+from dsr.ledger import audit as _audit
+from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
+from dsr.ledger.dates import MAX_EXTENSION_MONTHS, due_date
+from dsr.ledger.records import (
+    OPEN_STATES,
+    IdentitiesForgotten,
+    InvalidTransition,
+    RequestRecord,
+    UnknownRequest,
+    check_registration,
+    check_request_id,
+    check_transition,
+    new_request_id,
+    normalise_identities,
+    now,
+    record_from_row,
+    utc,
+)
+from dsr.ledger.schema import (
+    WRITE_OPTION,
+    RequestType,
+    Scope,
+    State,
+    audit_chain_head,
+    create_all,
+    make_engine,
+    request_identities,
+    requests,
+    sqlite_checkpoint,
+)
+
+_SCHEMA_LOCK_KEY = 0x1D5A_1ED6  # pg advisory lock: concurrent create_schema calls take turns
+
+
+class Ledger:
+    """One ledger database, safe to share between threads; call ``create_schema()`` first."""
+
+    def __init__(self, url: str, keys: KeyRing) -> None:
+        self._engine = make_engine(url)
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        self._pg = self._engine.dialect.name == "postgresql"
+        self._keys = keys
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.begin() as conn:
+            if self._pg:
+                conn.execute(
+                    select(audit_chain_head.c.id)
+                    .where(audit_chain_head.c.id == 1)
+                    .with_for_update()
+                )
+            yield conn
+
+    def create_schema(self) -> None:
+        with self._writer.begin() as conn:
+            if self._pg:
+                conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            create_all(conn)
+
+    def _row(self, conn: Connection, request_id: str) -> Any:
+        row = conn.execute(
+            select(requests).where(requests.c.request_id == check_request_id(request_id))
+        ).first()
+        if row is None:
+            raise UnknownRequest(f"no request {request_id} in the ledger")
+        return row
+
+    def _update(self, conn: Connection, request_id: str, **values: Any) -> None:
+        conn.execute(
+            update(requests)
+            .where(requests.c.request_id == request_id)
+            .values(**values, updated_at=now())
+        )
+
+    def register(
+        self,
+        *,
+        type: RequestType,
+        scope: Scope,
+        identities: Collection[Identity],
+        client_id: str | None = None,
+        authorization_ref: str | None = None,
+        ticket_ref: str | None = None,
+        channel: str = "cli",
+        received_at: datetime | None = None,
+        identity_verified: bool = False,
+    ) -> RequestRecord:
+        rtype, rscope = RequestType(type), Scope(scope)
+        refs = check_registration(rscope, client_id, authorization_ref, ticket_ref, channel)
+        idents, primary = normalise_identities(identities)
+        if received_at is not None and received_at.tzinfo is None:
+            raise ValueError("received_at must be timezone-aware")
+        received = utc(received_at) if received_at else now()
+        due = due_date(received)
+        subject_hash = self._keys.keyed_hash(EMAIL, primary)
+        token = self._keys.encrypt(json.dumps([[i.kind, i.value] for i in idents]).encode())
+        kinds = dict(Counter(i.kind for i in idents))
+        with self._write() as conn:
+            request_id = self._new_id(conn, received)
+            values = dict(request_id=request_id, type=rtype.value, scope=rscope.value, **refs)
+            conn.execute(
+                insert(requests).values(
+                    **values,
+                    state=State.RECEIVED.value,
+                    received_at=received,
+                    due_at=due,
+                    extension_months=0,
+                    identity_verified=identity_verified,
+                    subject_hash=subject_hash,
+                    channel=channel,
+                    result="{}",
+                    updated_at=now(),
+                )
+            )
+            conn.execute(insert(request_identities).values(request_id=request_id, token=token))
+            details = {
+                **values,
+                "channel": channel,
+                "identity_kinds": kinds,
+                "identity_verified": identity_verified,
+                "subject_hash": subject_hash,
+                "received_at": received.isoformat(),
+                "due_at": due.isoformat(),
+            }
+            _audit.append(conn, request_id, "registered", details)
+            return record_from_row(self._row(conn, request_id))
+
+    def _new_id(self, conn: Connection, received: datetime) -> str:
+        # Writers are serialised, so checking then inserting cannot race.
+        while True:
+            candidate = new_request_id(received)
+            taken = select(requests.c.request_id).where(requests.c.request_id == candidate)
+            if conn.execute(taken).first() is None:
+                return candidate
+
+    def get(self, request_id: str) -> RequestRecord:
+        with self._engine.connect() as conn:
+            return record_from_row(self._row(conn, request_id))
+
+    def identities(self, request_id: str) -> set[Identity]:
+        with self._engine.connect() as conn:
+            self._row(conn, request_id)
+            token = conn.execute(
+                select(request_identities.c.token).where(
+                    request_identities.c.request_id == request_id
+                )
+            ).scalar()
+        if token is None:
+            raise IdentitiesForgotten(f"the identities of {request_id} were deleted")
+        return {Identity(k, v) for k, v in json.loads(self._keys.decrypt(bytes(token)))}
+
+    def claim(self, request_id: str) -> bool:
+        with self._write() as conn:
+            before = State(self._row(conn, request_id).state)
+            # The guarded UPDATE is the claim: atomic even without the writer lock.
+            claimable = (State.RECEIVED.value, State.FAILED.value)
+            changed = conn.execute(
+                update(requests)
+                .where(requests.c.request_id == request_id, requests.c.state.in_(claimable))
+                .values(state=State.IN_PROGRESS.value, failure_reason=None, updated_at=now())
+            ).rowcount
+            if changed != 1:
+                return False
+            _audit.append(conn, request_id, "claimed", {"from": before.value})
+            return True
+
+    def transition(
+        self,
+        request_id: str,
+        state: State,
+        *,
+        reason: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> RequestRecord:
+        target = State(state)
+        # Reasons are often exception text, which may quote a value: keep them, minus identities.
+        reason = redact(reason.strip()) if reason and reason.strip() else None
+        if target in (State.FAILED, State.REFUSED) and not reason:
+            raise ValueError(f"a reason is required to mark a request {target.value}")
+        if result is not None:
+            check_no_personal_data(result, "result")
+        with self._write() as conn:
+            current = State(self._row(conn, request_id).state)
+            check_transition(request_id, current, target)
+            values: dict[str, Any] = {"state": target.value, "updated_at": now()}
+            values["failure_reason"] = reason if target in (State.FAILED, State.REFUSED) else None
+            if result is not None:
+                values["result"] = _audit.canonical_json(result)
+            conn.execute(
+                update(requests)
+                .where(requests.c.request_id == request_id, requests.c.state == current.value)
+                .values(**values)
+            )
+            details: dict[str, Any] = {"from": current.value, "to": target.value}
+            if reason:
+                details["reason"] = reason
+            if result is not None:
+                details["result"] = result
+            _audit.append(conn, request_id, "state_changed", details)
+            return record_from_row(self._row(conn, request_id))
+
+    def extend(self, request_id: str, *, months: int, reason: str) -> RequestRecord:
+        if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+            raise ValueError("months must be a whole number of months, at least 1")
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("an extension needs a recorded reason (GDPR Art. 12(3))")
+        check_no_personal_data({"reason": reason}, "extension")
+        with self._write() as conn:
+            row = self._row(conn, request_id)
+            if State(row.state) not in OPEN_STATES:
+                raise InvalidTransition(f"{request_id} is {row.state}: only open requests extend")
+            total = row.extension_months + months
+            if total > MAX_EXTENSION_MONTHS:
+                raise ValueError(
+                    f"{request_id} is already extended by {row.extension_months} month(s); "
+                    f"GDPR Art. 12(3) allows {MAX_EXTENSION_MONTHS} in total"
+                )
+            due = due_date(utc(row.received_at), total)
+            reasons = f"{row.extension_reason}; {reason}" if row.extension_reason else reason
+            values = {"extension_months": total, "extension_reason": reasons, "due_at": due}
+            self._update(conn, request_id, **values)
+            details = {"months": months, "total_months": total, "due_at": due.isoformat()}
+            _audit.append(conn, request_id, "extended", {**details, "reason": reason})
+            return record_from_row(self._row(conn, request_id))
+
+    def mark_identity_verified(self, request_id: str, *, by: str) -> RequestRecord:
+        by = (by or "").strip()
+        if not by:
+            raise ValueError("say who verified the identity (a staff handle, not an e-mail)")
+        check_no_personal_data({"by": by}, "verification")
+        with self._write() as conn:
+            row = self._row(conn, request_id)
+            if State(row.state) not in OPEN_STATES:
+                raise InvalidTransition(f"{request_id} is {row.state}: it is closed")
+            self._update(conn, request_id, identity_verified=True)
+            _audit.append(conn, request_id, "identity_verified", {"by": by})
+            return record_from_row(self._row(conn, request_id))
+
+    def list_requests(self, *, states: Collection[State] | None = None) -> list[RequestRecord]:
+        query = select(requests).order_by(requests.c.received_at, requests.c.request_id)
+        if states is not None:
+            query = query.where(requests.c.state.in_([State(s).value for s in states]))
+        with self._engine.connect() as conn:
+            return [record_from_row(row) for row in conn.execute(query)]
+
+    def forget_identities(self, request_id: str) -> None:
+        with self._write() as conn:
+            if State(self._row(conn, request_id).state) is State.IN_PROGRESS:
+                raise InvalidTransition(f"{request_id} is in progress: its run needs them")
+            deleted = conn.execute(
+                delete(request_identities).where(request_identities.c.request_id == request_id)
+            ).rowcount
+            _audit.append(conn, request_id, "identities_forgotten", {"deleted": deleted == 1})
+        if not self._pg:
+            # The zeroed page moves into the main file, so the ciphertext leaves the WAL too.
+            sqlite_checkpoint(self._engine)
+
+    def audit(self, request_id: str | None, event: str, details: dict[str, Any]) -> AuditEntry:
+        with self._write() as conn:
+            if request_id is not None:
+                self._row(conn, request_id)
+            return _audit.append(conn, request_id, event, details)
+
+    def audit_entries(self, request_id: str | None = None) -> list[AuditEntry]:
+        with self._engine.connect() as conn:
+            return _audit.entries(
+                conn, None if request_id is None else check_request_id(request_id)
+            )
+
+    def verify_chain(self) -> ChainReport:
+        # One snapshot for the whole walk, so a concurrent append cannot look like tampering.
+        options = {"isolation_level": "REPEATABLE READ"} if self._pg else {}
+        with self._engine.connect().execution_options(**options) as conn:
+            return _audit.verify(conn)
