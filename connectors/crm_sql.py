@@ -15,6 +15,7 @@ Scope keeps a request inside its rights: ``user_account`` (iNextCRM is controlle
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Integer, MetaData, Table, false, or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import NAME, Findings, FoundRow, Identity, Mention, RowRef
@@ -70,7 +72,10 @@ class CrmSqlConnector:
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
-            self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
+            with warnings.catch_warnings():
+                # Expression indexes cannot be reflected; discovery only needs the columns.
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+                self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
         return self._tables[name]
 
     def tables_in_scope(self, scope: str) -> tuple[list[str], dict[str, str]]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func
+from sqlalchemy import func, literal
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
@@ -53,6 +53,9 @@ def normalise_phone(raw: str, default_region: str = "US") -> str:
     text = (raw or "").strip()
     if not text:
         raise InvalidIdentity("phone is empty")
+    if text.startswith("00"):
+        # "0049 30 …": the international prefix of most of the world, not of the default region.
+        text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
@@ -121,7 +124,10 @@ def match_expression(kind: str, column: ColumnElement) -> ColumnElement:
     if kind == PHONE:
         expr = column
         for sep in _PHONE_SEPARATORS:
-            expr = func.replace(expr, sep, "")
+            # Rendered inline, not bound: SQLite uses an expression index only on identical text.
+            expr = func.replace(
+                expr, literal(sep, literal_execute=True), literal("", literal_execute=True)
+            )
         return expr
     return column
 
@@ -168,8 +174,10 @@ class MentionMatcher:
         if not text:
             return []
         hits: list[tuple[Identity, int, int]] = []
-        if self.emails and "@" in text:
+        address_spans: list[tuple[int, int]] = []
+        if "@" in text:
             for m in _EMAIL_IN_TEXT.finditer(text):
+                address_spans.append((m.start(), m.end()))
                 ident = self.emails.get(m.group(0).strip(".").lower())
                 if ident:
                     hits.append((ident, m.start(), m.start() + len(m.group(0).rstrip("."))))
@@ -184,8 +192,10 @@ class MentionMatcher:
             for n in self.name_lengths:
                 for i in range(len(words) - n + 1):
                     ident = self.names.get(tuple(folded[i : i + n]))
-                    if ident:
-                        hits.append((ident, words[i].start(), words[i + n - 1].end()))
+                    start, end = words[i].start(), words[i + n - 1].end()
+                    # "maria.jensen@…" names a mailbox, which may be anyone's: not a name mention.
+                    if ident and not any(a <= start and end <= b for a, b in address_spans):
+                        hits.append((ident, start, end))
         # Longest first, so a name inside an e-mail address is one mention (the e-mail), not two.
         hits.sort(key=lambda h: (h[1], -h[2]))
         kept: list[tuple[Identity, int, int]] = []

@@ -10,7 +10,7 @@ from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import register_access_request_job
 from pipelines.jobs import access_job
-from pipelines.sensors import pending_requests_sensor
+from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
 from resources import build_resources
 
 
@@ -25,7 +25,7 @@ def build_definitions(settings: Settings) -> Definitions:
         ],
         asset_checks=[access_bundle_matches_manifest],
         jobs=[fulfilment, register_access_request_job],
-        sensors=[pending_requests_sensor(fulfilment)],
+        sensors=[pending_requests_sensor(fulfilment), failed_runs_sensor(fulfilment)],
         resources=build_resources(settings),
     )
 

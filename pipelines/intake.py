@@ -4,8 +4,6 @@ The form's identity lives only in this run's config; the fulfilment run that the
 carries the request id alone.
 """
 
-from __future__ import annotations
-
 from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
 from dsr.intake import IntakeError, IntakeRequest, register_request

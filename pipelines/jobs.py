@@ -5,10 +5,12 @@ from __future__ import annotations
 from dagster import (
     AssetSelection,
     ExecutorDefinition,
-    UnresolvedAssetJobDefinition,
     define_asset_job,
     in_process_executor,
     multiprocess_executor,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
 )
 
 ACCESS_JOB = "access_fulfilment"

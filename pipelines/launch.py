@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -46,8 +45,7 @@ def instance_for(settings: Settings) -> DagsterInstance:
     config = Path(settings.dagster_home) / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML, encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return DagsterInstance.get()
+    return DagsterInstance.from_config(str(settings.dagster_home))
 
 
 def run_fulfilment(

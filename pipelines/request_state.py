@@ -39,3 +39,14 @@ def claim_or_fail(ledger: Ledger, request_id: str) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
+
+
+def record_run_failure(
+    ledger: Ledger, request_id: str, run_id: str, failed_steps: list[str]
+) -> None:
+    """A run that died outside a step's own handler still leaves the request visibly failed."""
+    if ledger.get(request_id).state != State.IN_PROGRESS:
+        return
+    where = f" at {', '.join(sorted(set(failed_steps)))}" if failed_steps else ""
+    with suppress(InvalidTransition):
+        ledger.transition(request_id, State.FAILED, reason=f"run {run_id[:8]} failed{where}")

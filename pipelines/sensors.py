@@ -1,26 +1,30 @@
 """Requests registered outside a fulfilment run (Launchpad, `dsr access --queue`) get one."""
 
-from __future__ import annotations
-
 from dagster import (
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
-    UnresolvedAssetJobDefinition,
+    run_failure_sensor,
     sensor,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
 )
 
 from dsr.ledger import RequestType, State
 from pipelines.intake import REQUEST_ID_TAG
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME, request_partitions
+from pipelines.request_state import record_run_failure
 from resources.ledger import LedgerResource
 
 ACCESS_TYPES = {RequestType.ACCESS, RequestType.PORTABILITY}
 
 
-def pending_requests_sensor(job: UnresolvedAssetJobDefinition):  # type: ignore[no-untyped-def]
+def pending_requests_sensor(job: UnresolvedAssetJobDefinition) -> SensorDefinition:
     @sensor(
         name="pending_access_requests",
         job=job,
@@ -50,5 +54,21 @@ def pending_requests_sensor(job: UnresolvedAssetJobDefinition):  # type: ignore[
                 [request_partitions.build_add_request(new_partitions)] if new_partitions else []
             ),
         )
+
+    return _sensor
+
+
+def failed_runs_sensor(job: UnresolvedAssetJobDefinition) -> SensorDefinition:
+    @run_failure_sensor(
+        name="mark_failed_requests",
+        monitored_jobs=[job],
+        default_status=DefaultSensorStatus.RUNNING,
+        description="A fulfilment run that failed leaves its request marked failed in the ledger.",
+    )
+    def _sensor(context: RunFailureSensorContext, ledger: LedgerResource) -> None:
+        request_id = context.dagster_run.tags.get("dagster/partition")
+        if request_id:
+            steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
+            record_run_failure(ledger.ledger(), request_id, context.dagster_run.run_id, steps)
 
     return _sensor

@@ -8,10 +8,11 @@ from dsr.settings import Settings
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
 from resources.ledger import LedgerResource
-from resources.staging import EncryptedStagingIOManager
+from resources.staging import EncryptedStagingIOManager, StagingArea
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
+    staging = StagingArea(staging_dir=str(settings.staging_dir), keys_dir=str(settings.keys_dir))
     return {
         "crm": CrmDatabasesResource(
             urls=dict(settings.crm_urls),
@@ -23,9 +24,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             dirs={r: str(p) for r, p in settings.export_dirs.items()},
             default_region=settings.regions[0],
         ),
-        "io_manager": EncryptedStagingIOManager(
-            staging_dir=str(settings.staging_dir), keys_dir=str(settings.keys_dir)
-        ),
+        "staging": staging,
+        "io_manager": EncryptedStagingIOManager(area=staging),
     }
 
 
@@ -34,5 +34,6 @@ __all__ = [
     "EncryptedStagingIOManager",
     "ExportStoreResource",
     "LedgerResource",
+    "StagingArea",
     "build_resources",
 ]

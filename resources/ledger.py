@@ -24,7 +24,7 @@ class LedgerResource(ConfigurableResource):
     url: str = Field(description="SQLAlchemy URL of the request ledger database")
     keys_dir: str = Field(description="Folder of the hash, data and signing keys")
 
-    def keys(self) -> KeyRing:
+    def key_ring(self) -> KeyRing:
         return KeyRing(Path(self.keys_dir))
 
     def ledger(self) -> Ledger:

@@ -11,29 +11,45 @@ import pickle
 import shutil
 from pathlib import Path
 
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 from pydantic import Field
 
 from dsr.keys import KeyRing
 
 
-class EncryptedStagingIOManager(ConfigurableIOManager):
+class StagingArea(ConfigurableResource):
+    """Per-request folder of encrypted intermediate results."""
+
     staging_dir: str = Field(description="Folder for encrypted intermediate findings")
     keys_dir: str = Field(description="Folder of the data key")
 
+    def path(self, request_id: str, name: str) -> Path:
+        return Path(self.staging_dir) / request_id / f"{name}.bin"
+
+    def write(self, path: Path, obj: object) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(KeyRing(Path(self.keys_dir)).encrypt(pickle.dumps(obj)))
+        tmp.replace(path)
+
+    def read(self, path: Path) -> object:
+        # Only files encrypted with our data key are unpickled: the key authenticates them.
+        return pickle.loads(KeyRing(Path(self.keys_dir)).decrypt(path.read_bytes()))
+
+    def clear(self, request_id: str) -> None:
+        shutil.rmtree(Path(self.staging_dir) / request_id, ignore_errors=True)
+
+
+class EncryptedStagingIOManager(ConfigurableIOManager):
+    area: StagingArea
+
     def _path(self, context: OutputContext | InputContext) -> Path:
         key = context.partition_key if context.has_partition_key else "_unpartitioned"
-        return Path(self.staging_dir) / key / ("__".join(context.asset_key.path) + ".bin")
+        return self.area.path(key, "__".join(context.asset_key.path))
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
-        if obj is None:
-            return
-        path = self._path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        token = KeyRing(Path(self.keys_dir)).encrypt(pickle.dumps(obj))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(token)
-        tmp.replace(path)
+        if obj is not None:
+            self.area.write(self._path(context), obj)
 
     def load_input(self, context: InputContext) -> object:
         path = self._path(context)
@@ -42,9 +58,4 @@ class EncryptedStagingIOManager(ConfigurableIOManager):
                 f"staged output {context.asset_key.to_user_string()} for {context.partition_key} "
                 "is gone (the request finished or was cleaned up): re-run the whole request"
             )
-        # Only this process's own encrypted files are unpickled: the data key authenticates them.
-        return pickle.loads(KeyRing(Path(self.keys_dir)).decrypt(path.read_bytes()))
-
-
-def clear_staging(staging_dir: str | Path, request_id: str) -> None:
-    shutil.rmtree(Path(staging_dir) / request_id, ignore_errors=True)
+        return self.area.read(path)

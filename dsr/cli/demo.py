@@ -76,7 +76,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Seed a demo CRM if there is none, then fulfil one access request end to end."""
-    from dsr.democrm.planted import DEMO_EMAIL
+    from dsr.democrm.planted import DEMO_EMAIL, client_id
 
     settings = Settings.from_env()
     seeded = all(
@@ -102,9 +102,10 @@ def demo(
                 "\nnext:\n"
                 "  open the UI:      dsr ui   (then http://127.0.0.1:3000)\n"
                 f"  try it yourself:  dsr access --email {DEMO_EMAIL}\n"
-                "  a Client's data:  dsr access --email "
-                f"{DEMO_EMAIL} --scope client_data --client 1 --authorization NW-DPA-2026-01\n"
-                "  check a bundle:   dsr verify-bundle PATH"
+                f"  a Client's data:  dsr access --email {DEMO_EMAIL} --scope client_data "
+                f"--client {client_id('Northwind Traders')} --authorization NW-DPA-2026-01\n"
+                "  check a bundle:   dsr verify-bundle PATH",
+                soft_wrap=True,
             )
 
 

@@ -52,6 +52,7 @@ def access(
     """Register an access request and fulfil it: search every region, build the bundle."""
     from pipelines.definitions import build_definitions
     from pipelines.launch import instance_for, run_fulfilment
+    from pipelines.request_state import record_run_failure
 
     settings = Settings.from_env()
     resources = build_resources(settings)
@@ -93,7 +94,7 @@ def access(
         TextColumn("{task.description}"),
         console=console,
         disable=as_json,
-        transient=False,
+        transient=True,
     ) as progress:
         task = progress.add_task(f"{rid}: starting", total=None)
 
@@ -103,6 +104,8 @@ def access(
 
         result = run_fulfilment(defs, instance, rid, on_step=on_step)
         progress.update(task, description=f"{rid}: run {result.run_id[:8]} finished")
+    if not result.success:
+        record_run_failure(ledger, rid, result.run_id, result.failed_steps)
     _report(ledger.get(rid), result.run_id, as_json)
 
 
@@ -189,7 +192,7 @@ def verify_bundle_cmd(
     pem = (
         public_key.read_text()
         if public_key
-        else build_resources(Settings.from_env())["ledger"].keys().public_key_pem()
+        else build_resources(Settings.from_env())["ledger"].key_ring().public_key_pem()
     )
     report = verify_bundle(path, pem)
     if as_json:
@@ -215,7 +218,7 @@ def public_key() -> None:
     """Print the public key that verifies our bundles and proofs."""
     settings = Settings.from_env()
     settings.ensure_dirs()
-    print(build_resources(settings)["ledger"].keys().public_key_pem(), end="")
+    print(build_resources(settings)["ledger"].key_ring().public_key_pem(), end="")
 
 
 if __name__ == "__main__":

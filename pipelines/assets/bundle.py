@@ -1,7 +1,5 @@
 """The export bundle: every region's findings assembled into one verifiable ZIP."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 from dagster import (
@@ -21,7 +19,7 @@ from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
 from resources.ledger import LedgerResource
-from resources.staging import EncryptedStagingIOManager, clear_staging
+from resources.staging import StagingArea
 
 GROUP = "access"
 
@@ -41,7 +39,7 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
         ledger: LedgerResource,
         exports: ExportStoreResource,
         crm: CrmDatabasesResource,
-        io_manager: EncryptedStagingIOManager,
+        staging: StagingArea,
         **findings_by_asset: Findings,
     ) -> MaterializeResult:
         request_id = context.partition_key
@@ -62,10 +60,10 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
                 ),
                 findings,
                 {"crm": crm.datamap()},
-                ledger.keys(),
+                ledger.key_ring(),
                 out_dir,
             )
-            report = verify_bundle(result.path, ledger.keys().public_key_pem())
+            report = verify_bundle(result.path, ledger.key_ring().public_key_pem())
             if not report.ok:
                 raise RuntimeError(
                     "the bundle failed its own verification: " + "; ".join(report.problems)
@@ -83,7 +81,7 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
             )
             # The bundle is the answer; the identities were needed only to produce it.
             led.forget_identities(request_id)
-        clear_staging(io_manager.staging_dir, request_id)
+        staging.clear(request_id)
         context.log.info(
             f"request {request_id}: bundle of {result.files} files in the {store} store; rows "
             + ", ".join(f"{k}={v}" for k, v in result.rows_per_system.items())

@@ -1,7 +1,5 @@
 """Discovery assets: the person's identities across regions, then what each region holds."""
 
-from __future__ import annotations
-
 from collections import Counter
 from dataclasses import dataclass
 
@@ -69,9 +67,9 @@ def subject_identities(
         f"across {len(connectors)} regions"
     )
     return Output(
-        ResolvedSubject(request_id, record.scope, record.client_id, frozenset(resolved)),
+        ResolvedSubject(request_id, str(record.scope), record.client_id, frozenset(resolved)),
         metadata={
-            "scope": record.scope,
+            "scope": str(record.scope),
             "identities_given": _kinds(given),
             "identities_resolved": _kinds(resolved),
             "regions": [c.region for c in connectors],

@@ -1,0 +1,95 @@
+"""A complete DSR_HOME for a test: seeded regional CRMs with the planted cast, ledger, keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import DagsterInstance, Definitions
+
+from dsr.democrm.planted import plant
+from dsr.democrm.seed import seed
+from dsr.intake import IntakeRequest, register_request
+from dsr.ledger import Ledger, RequestRecord, RequestType, Scope
+from dsr.settings import Settings
+from pipelines.definitions import build_definitions
+from pipelines.launch import instance_for
+from resources import build_resources
+from resources.crm import CrmDatabasesResource
+from resources.engines import engine_for
+
+SMALL_CRM = 300
+
+
+@dataclass
+class DsrEnv:
+    settings: Settings
+    defs: Definitions
+    instance: DagsterInstance
+
+    @property
+    def resources(self) -> dict:
+        return build_resources(self.settings)
+
+    @property
+    def crm(self) -> CrmDatabasesResource:
+        return self.resources["crm"]
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.resources["ledger"].ledger()
+
+    def register(
+        self,
+        *emails: str,
+        scope: Scope = Scope.USER_ACCOUNT,
+        client_id: str | None = None,
+        authorization_ref: str | None = None,
+        type: RequestType = RequestType.ACCESS,
+        **kwargs: object,
+    ) -> RequestRecord:
+        return register_request(
+            self.ledger,
+            self.crm.connectors(),
+            IntakeRequest(
+                type=type,
+                emails=list(emails),
+                scope=scope,
+                client_id=client_id,
+                authorization_ref=authorization_ref,
+                **kwargs,  # type: ignore[arg-type]
+            ),
+        )
+
+
+@contextmanager
+def environment(home: Path, **overrides: str) -> Iterator[None]:
+    """Point every DSR_* variable at ``home`` for the duration, restoring them afterwards."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("DSR_") or k == "DAGSTER_HOME"}
+    for key in saved:
+        del os.environ[key]
+    os.environ["DSR_HOME"] = str(home)
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("DSR_") or k == "DAGSTER_HOME"]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def seed_crm(settings: Settings, contacts: int = SMALL_CRM) -> None:
+    settings.ensure_dirs()
+    for region in settings.regions:
+        engine = engine_for(settings.crm_urls[region])
+        seed(engine, region=region, contacts=contacts, seed=7)
+        plant(engine, region)
+
+
+def make_env(home: Path, *, contacts: int = SMALL_CRM) -> DsrEnv:
+    settings = Settings.from_env(home)
+    seed_crm(settings, contacts)
+    return DsrEnv(settings, build_definitions(settings), instance_for(settings))
