@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap, load_datamap
+from connectors.datamap import DataMap, DataMapError, load_datamap
 from resources.engines import engine_for
 
 
@@ -29,9 +31,17 @@ class CrmDatabasesResource(ConfigurableResource):
     def connector(self, region: str) -> CrmSqlConnector:
         if region not in self.urls:
             raise KeyError(f"no CRM database configured for region {region!r}")
+        url = self.urls[region]
+        # SQLite would quietly create an empty file and report the person absent: refuse instead.
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            raise DataMapError(
+                f"the CRM database of region {region!r} does not exist "
+                f"({url.removeprefix('sqlite:///')}); set DSR_CRM_URL_{region.upper()} or run "
+                "`dsr seed`"
+            )
         return CrmSqlConnector(
             region,
-            engine_for(self.urls[region]),
+            engine_for(url),
             self.datamap(),
             default_phone_region=self.default_phone_region,
         )
