@@ -102,6 +102,9 @@ class PersonalColumn(_Strict):
     category: str
     purpose: str | None = None
     erase: EraseAction | None = None
+    # A logical field name ("phone", "last_name") makes the column rectifiable: a rectification
+    # of that field corrects every column carrying the name, in every table and region.
+    field: str | None = None
 
 
 class Reference(_Strict):
@@ -294,6 +297,36 @@ def _check_internal(dm: DataMap) -> None:
     dm.traversal_order()
 
 
+def check_erasure_complete(dm: DataMap) -> None:
+    """Erasure needs an action for every table and every personal column it keeps a row of."""
+    where = dm.source_path
+    for name, table in dm.tables.items():
+        if table.erasure is None:
+            raise DataMapError(
+                f"{where}: table {name!r} has no erasure action (delete | anonymise | keep)"
+            )
+        if table.erasure.action == "delete":
+            continue
+        for col, spec in table.personal_data.items():
+            if spec.erase is None:
+                raise DataMapError(
+                    f"{where}: table {name!r}, column {col!r}: personal data with no erase action "
+                    f"(null | hash | placeholder | keep), but the table's rows are "
+                    f"{table.erasure.action}d, not deleted"
+                )
+        # Opaque ids (user_id, cookie_id) may stay: they point at rows erasure empties. E-mail,
+        # phone and name identify on their own and must be cleared from any row that is kept.
+        for ident in table.identities:
+            if ident.kind not in (EMAIL, PHONE, NAME):
+                continue
+            for col in ident.source_columns:
+                if col not in table.personal_data and col != table.primary_key:
+                    raise DataMapError(
+                        f"{where}: table {name!r}, identity column {col!r} is not listed under "
+                        "personal_data, so erasure would leave it in a kept row"
+                    )
+
+
 def validate_against(dm: DataMap, engine: Engine, *, database: str = "") -> None:
     """Check every table and column the map names exists in the live database."""
     label = f" (database {database})" if database else ""
@@ -340,6 +373,7 @@ __all__ = [
     "PersonalColumn",
     "Reference",
     "TableMap",
+    "check_erasure_complete",
     "load_datamap",
     "validate_against",
 ]
