@@ -113,10 +113,10 @@ def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
 
 
 def verify_signature(public_key_pem: str | bytes, data: bytes, signature_b64: str) -> bool:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
     try:
         load_public_key(public_key_pem).verify(base64.b64decode(signature_b64), data)
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
         return False
     return True

@@ -1,0 +1,247 @@
+"""Check a deletion proof without trusting whoever handed it over.
+
+With only the file and our public key an auditor learns: the file is exactly what we signed (the
+signature covers proof and audit entry; the file must be their canonical encoding, byte for byte,
+so no edit goes unseen even where it would not change the parsed content); the audit entry
+hashes to its own entry_hash under the ledger's rules and records this very proof body; the body
+is well-formed and its totals add up. Given our ledger too, the entry is checked against it and
+the whole chain is re-verified. Given an e-mail address, the salted hashes say whether the proof is
+about that person.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from connectors.base import EMAIL
+from connectors.identities import parse_identity
+from dsr.keys import load_public_key, verify_signature
+from dsr.ledger import Ledger, UnknownRequest
+from dsr.ledger.audit import entry_hash
+from dsr.proof.canonical import (
+    DEFAULT_KDF_COST,
+    MAX_PROOF_BYTES,
+    NotCanonical,
+    canonical_bytes,
+    digest,
+    identity_hash,
+    kdf_problem,
+    loads,
+)
+from dsr.proof.document import check_body
+from dsr.proof.sign import EVENT, SIGNATURE_ALGORITHM, signed_payload
+
+ENTRY_FIELDS = ("seq", "request_id", "at", "event", "details", "prev_hash", "entry_hash")
+
+
+@dataclass
+class ProofReport:
+    ok: bool
+    problems: list[str]
+    signature: str  # "valid" | "invalid" | "untrusted-key"
+    about_person: bool | None  # None when no e-mail was given or the subject is unreadable
+    chain: str  # "consistent" | "broken" | "in-ledger" | "not-in-ledger"
+    notes: list[str] = field(default_factory=list)  # caveats that are not failures
+    request_id: str | None = None
+    proof_sha256: str | None = None
+
+
+def _canonical_pem(pem: str) -> str:
+    """The PEM text our key ring writes for the key in ``pem`` (ValueError if not Ed25519)."""
+    try:
+        key = load_public_key(pem)
+    except UnsupportedAlgorithm:
+        raise ValueError("not an Ed25519 public key") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_bytes(serialization.Encoding.PEM, spki).decode()
+
+
+def _part(value: Any, key: str) -> dict[str, Any]:
+    """``value[key]`` if both are JSON objects, else an empty one: a hostile file has any shape."""
+    part = value.get(key) if isinstance(value, dict) else None
+    return part if isinstance(part, dict) else {}
+
+
+def _read(source: Path | str | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    path = Path(source)
+    if path.stat().st_size > MAX_PROOF_BYTES:
+        raise NotCanonical(f"{path.stat().st_size} bytes is implausibly large for a proof")
+    return path.read_bytes()
+
+
+def _signature(doc: dict[str, Any], trusted: str | None, report: ProofReport) -> None:
+    sig = doc["signature"]
+    if not isinstance(sig, dict) or sig.get("algorithm") != SIGNATURE_ALGORITHM:
+        report.problems.append(f"The signature block is not an {SIGNATURE_ALGORITHM} signature.")
+        return
+    embedded, value = sig.get("public_key"), sig.get("value")
+    try:
+        raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
+        # Base64 has spare bits: other text may decode to the same signature. Only ours counts.
+        if base64.b64encode(raw).decode() != value or len(raw) != 64:
+            raise ValueError
+    except (binascii.Error, ValueError):
+        report.problems.append("The signature value is not a base64 Ed25519 signature.")
+        return
+    try:
+        if not isinstance(embedded, str) or _canonical_pem(embedded) != embedded:
+            raise ValueError
+    except ValueError:
+        report.problems.append("The embedded public key is not an Ed25519 key in canonical PEM.")
+        if trusted is None:
+            return
+    payload = signed_payload(doc["proof"], doc["audit_entry"])
+    if trusted is not None:
+        if embedded != trusted:
+            report.problems.append("The embedded public key is not the trusted public key given.")
+        good = verify_signature(trusted, payload, value)
+        report.signature = "valid" if good else "invalid"
+    else:
+        good = verify_signature(embedded, payload, value)
+        report.signature = "untrusted-key" if good else "invalid"
+        if good:
+            report.notes.append(
+                "The signature matches the key embedded in the proof, which anyone could have "
+                "put there: pass our published public key to check who signed it."
+            )
+    if not good:
+        report.problems.append(
+            "The signature does not match the proof and audit entry: the file was changed "
+            "after signing, or it was signed with another key."
+        )
+
+
+def _audit_entry(doc: dict[str, Any], report: ProofReport) -> dict[str, Any] | None:
+    entry = doc["audit_entry"]
+    if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
+        report.problems.append("The audit entry does not have exactly the ledger's entry fields.")
+        return None
+    try:
+        datetime.fromisoformat(entry["at"])
+        recomputed = entry_hash(**{k: entry[k] for k in ENTRY_FIELDS if k != "entry_hash"})
+    except (TypeError, ValueError):
+        report.problems.append("The audit entry is not well-formed (its time or fields).")
+        return None
+    if recomputed != entry["entry_hash"]:
+        report.problems.append(
+            "The audit entry was altered: its entry_hash does not match its content."
+        )
+    proof = doc["proof"]
+    details = entry["details"] if isinstance(entry["details"], dict) else {}
+    if details.get("proof_sha256") != report.proof_sha256:
+        report.problems.append(
+            "The audit entry records another proof: its proof_sha256 is not the SHA-256 of "
+            "this proof body (the body or the entry was changed)."
+        )
+    if entry["event"] != EVENT:
+        event = str(entry["event"])[:64]
+        report.problems.append(f"The audit entry is a {event!r} event, not {EVENT!r}.")
+    request = proof.get("request") if isinstance(proof, dict) else None
+    if not isinstance(request, dict) or entry["request_id"] != request.get("id"):
+        report.problems.append("The audit entry belongs to another request than the proof.")
+    return entry
+
+
+def _ledger(
+    entry: dict[str, Any], proof: dict[str, Any], ledger: Ledger, report: ProofReport
+) -> None:
+    try:
+        recorded = ledger.audit_entries(entry["request_id"])
+    except UnknownRequest:
+        recorded = []
+    ours = [e for e in recorded if e.seq == entry["seq"]]
+    if not ours or ours[0].entry_hash != entry["entry_hash"]:
+        report.chain = "not-in-ledger"
+        report.problems.append(
+            f"The ledger has no audit entry {str(entry['seq'])[:20]} with this entry_hash for "
+            "the proof's request: the proof is not the one we recorded."
+        )
+        return
+    earlier = proof.get("supersedes")
+    if earlier is not None and not any(
+        e.event == EVENT and e.seq < ours[0].seq and e.details.get("proof_sha256") == earlier
+        for e in recorded
+    ):
+        report.problems.append(
+            "The proof supersedes a proof the ledger does not record for this request."
+        )
+    chain = ledger.verify_chain()
+    if not chain.ok:
+        report.chain = "broken"
+        report.problems.append(f"The ledger's audit chain does not verify: {chain.problem}")
+        return
+    report.chain = "in-ledger"
+
+
+def _about(proof: Any, email: str, report: ProofReport) -> None:
+    identity = parse_identity(EMAIL, email)  # InvalidIdentity (a ValueError) for a bad address
+    subject = proof.get("subject") if isinstance(proof, dict) else None
+    if not isinstance(subject, dict) or kdf_problem(subject.get("kdf")):
+        return
+    try:
+        salt = base64.b64decode(str(subject.get("salt")), validate=True)
+        hashes = {i.get("hash") for i in subject["identities"] if i.get("kind") == EMAIL}
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
+        return
+    report.about_person = identity_hash(salt, identity, subject["kdf"]) in hashes
+    if not report.about_person:
+        report.problems.append("The proof is not about the e-mail address given.")
+
+
+def verify_proof(
+    path_or_bytes: Path | str | bytes,
+    public_key_pem: str | None = None,
+    *,
+    email: str | None = None,
+    ledger: Ledger | None = None,
+) -> ProofReport:
+    """Check a proof file; ``ok`` only if nothing at all is wrong with it.
+
+    ValueError for bad input of the caller (an unusable public key or e-mail address), never for
+    a bad proof: that is reported in ``problems``.
+    """
+    trusted = _canonical_pem(public_key_pem) if public_key_pem is not None else None
+    report = ProofReport(False, [], "invalid", None, "broken")
+    try:
+        data = _read(path_or_bytes)
+        doc = loads(data)
+    except (NotCanonical, OSError) as exc:
+        report.problems.append(f"The proof file cannot be read: {exc}.")
+        return report
+    if not isinstance(doc, dict) or set(doc) != {"proof", "audit_entry", "signature"}:
+        report.problems.append("The file is not a proof: it needs proof, audit_entry, signature.")
+        return report
+    if canonical_bytes(doc) != data:
+        report.problems.append("The file is not in canonical form: it was edited after writing.")
+    proof = doc["proof"]
+    part = _part(proof, "request")
+    report.request_id = part.get("id") if isinstance(part.get("id"), str) else None
+    report.proof_sha256 = digest(proof)
+    report.problems += check_body(proof)
+    _signature(doc, trusted, report)
+    before = len(report.problems)
+    entry = _audit_entry(doc, report)
+    if entry is not None and len(report.problems) == before:
+        report.chain = "consistent"
+        if ledger is not None:
+            _ledger(entry, proof, ledger, report)
+    kdf = _part(_part(proof, "subject"), "kdf")
+    if isinstance(kdf.get("n"), int) and kdf["n"] < DEFAULT_KDF_COST:
+        report.notes.append(f"The subject's hashes use a low scrypt cost (n={kdf['n']}).")
+    if email is not None:
+        _about(proof, email, report)
+    report.ok = not report.problems
+    return report
+
+
+__all__ = ["ProofReport", "verify_proof"]
