@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -38,8 +39,8 @@ class IntakeRequest:
     authorization_ref: str | None = None
     ticket_ref: str | None = None
     channel: str = "cli"
-    identity_verified: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    verified_by: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_identities(
@@ -130,6 +131,7 @@ def register_request(
     client_id = _check_reference("client id", req.client_id)
     authorization = _check_reference("authorisation reference", req.authorization_ref)
     ticket = _check_reference("ticket reference", req.ticket_ref)
+    verified_by = _check_reference("identity verified by", req.verified_by)
     if req.scope == Scope.CLIENT_DATA:
         if not client_id:
             raise IntakeError(
@@ -146,7 +148,7 @@ def register_request(
     if client_id:
         check_client(connectors, client_id)
     try:
-        return ledger.register(
+        record = ledger.register(
             type=req.type,
             scope=req.scope,
             identities=identities,
@@ -154,7 +156,10 @@ def register_request(
             authorization_ref=authorization,
             ticket_ref=ticket,
             channel=req.channel,
-            identity_verified=req.identity_verified,
+            payload=req.payload,
         )
     except RequestRefused as exc:
         raise IntakeError(str(exc)) from None
+    if verified_by:
+        record = ledger.mark_identity_verified(record.request_id, by=verified_by)
+    return record

@@ -29,9 +29,11 @@ class Settings:
     export_dirs: dict[str, Path]
     keys_dir: Path
     staging_dir: Path
+    proofs_dir: Path
     dagster_home: Path
     executor: str = "in_process"
     default_phone_region: str = "US"
+    physical_cleanup: str = "vacuum_full"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,13 +61,21 @@ class Settings:
             export_dirs=export_dirs,
             keys_dir=Path(_env("DSR_KEYS_DIR") or base / "keys"),
             staging_dir=Path(_env("DSR_STAGING_DIR") or base / "staging"),
+            proofs_dir=Path(_env("DSR_PROOFS_DIR") or base / "proofs"),
             dagster_home=Path(_env("DAGSTER_HOME") or base / "dagster"),
             executor=_env("DSR_EXECUTOR", "in_process") or "in_process",
             default_phone_region=(_env("DSR_PHONE_REGION", "US") or "US").upper(),
+            physical_cleanup=_env("DSR_PHYSICAL_CLEANUP", "vacuum_full") or "vacuum_full",
         )
 
     def ensure_dirs(self) -> None:
-        for path in (self.home, self.keys_dir, self.staging_dir, self.dagster_home):
+        for path in (
+            self.home,
+            self.keys_dir,
+            self.staging_dir,
+            self.proofs_dir,
+            self.dagster_home,
+        ):
             path.mkdir(parents=True, exist_ok=True)
         for path in self.export_dirs.values():
             path.mkdir(parents=True, exist_ok=True)

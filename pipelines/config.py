@@ -1,7 +1,5 @@
 """The typed forms support fills in the Launchpad; descriptions show beside each field."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from dagster import Config
@@ -13,8 +11,8 @@ class RequestScope(StrEnum):
     client_data = "client_data"
 
 
-class AccessIntakeConfig(Config):
-    """Register an access (or portability) request; fulfilment then runs by request id."""
+class IntakeConfig(Config):
+    """Who the request is about and on whose authority; shared by every request form."""
 
     email: str = Field(description="The person's e-mail address (required)")
     other_emails: list[str] = Field(
@@ -35,6 +33,38 @@ class AccessIntakeConfig(Config):
         default="", description="Reference of the Client's documented instruction (client_data)"
     )
     ticket_ref: str = Field(default="", description="Support ticket reference, e.g. SUP-1234")
+
+
+class AccessIntakeConfig(IntakeConfig):
+    """Register an access (or portability) request; fulfilment then runs by request id."""
+
     portability: bool = Field(
         default=False, description="Art. 20 portability request rather than Art. 15 access"
+    )
+
+
+class ErasureIntakeConfig(IntakeConfig):
+    """Register an erasure request, or preview one (dry_run) without registering anything."""
+
+    identity_verified_by: str = Field(
+        default="",
+        description="Staff handle of who verified the person's identity. A user_account "
+        "erasure runs only once this is recorded (here or with `dsr verify-identity`)",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Only show what would be deleted, anonymised, redacted and kept; "
+        "registers and changes nothing",
+    )
+
+
+class RectificationIntakeConfig(IntakeConfig):
+    """Register a rectification: the corrected values, per rectifiable field."""
+
+    changes: list[str] = Field(
+        description="Corrections as field=value, e.g. phone=+14155550100 (fields the data map "
+        "marks as rectifiable)"
+    )
+    identity_verified_by: str = Field(
+        default="", description="Staff handle of who verified the person's identity"
     )

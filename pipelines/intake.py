@@ -1,30 +1,35 @@
-"""The Launchpad's way in: a typed form that registers a request, nothing more.
+"""The Launchpad's ways in: typed forms that register a request, nothing more.
 
-The form's identity lives only in this run's config; the fulfilment run that the sensor launches
-carries the request id alone.
+The form's identity lives only in the intake run's config (deleted after an erasure); the
+fulfilment run the sensor launches carries the request id alone.
 """
 
 from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
-from dsr.intake import IntakeError, IntakeRequest, register_request
-from dsr.ledger import RequestType, Scope
-from pipelines.config import AccessIntakeConfig
+from connectors.datamap import DataMapError
+from dsr.intake import IntakeError, IntakeRequest, parse_identities, register_request
+from dsr.ledger import RequestRecord, RequestType, Scope
+from dsr.preview import preview_erasure
+from pipelines.config import (
+    AccessIntakeConfig,
+    ErasureIntakeConfig,
+    IntakeConfig,
+    RectificationIntakeConfig,
+)
+from pipelines.intake_names import (
+    ACCESS_INTAKE_JOB,
+    ERASURE_INTAKE_JOB,
+    RECTIFICATION_INTAKE_JOB,
+    REQUEST_ID_TAG,
+)
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
-REQUEST_ID_TAG = "dsr/request_id"
 
-
-@op(description="Validate the form and register the request in the ledger")
-def register_access_request(
-    context: OpExecutionContext,
-    config: AccessIntakeConfig,
-    crm: CrmDatabasesResource,
-    ledger: LedgerResource,
-) -> None:
-    intake = IntakeRequest(
-        type=RequestType.PORTABILITY if config.portability else RequestType.ACCESS,
+def _intake(config: IntakeConfig, type: RequestType, **extra: object) -> IntakeRequest:
+    return IntakeRequest(
+        type=type,
         emails=[config.email, *config.other_emails],
         phones=[config.phone] if config.phone.strip() else [],
         names=[config.name] if config.name.strip() else [],
@@ -33,12 +38,21 @@ def register_access_request(
         authorization_ref=config.authorization_ref or None,
         ticket_ref=config.ticket_ref or None,
         channel="launchpad",
+        **extra,  # type: ignore[arg-type]
     )
+
+
+def _register(
+    context: OpExecutionContext,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+    intake: IntakeRequest,
+) -> RequestRecord:
     try:
         record = register_request(
             ledger.ledger(), crm.connectors(), intake, default_region=crm.default_phone_region
         )
-    except IntakeError as exc:
+    except (IntakeError, DataMapError) as exc:
         raise Failure(description=f"Request not registered: {exc}") from None
     context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
     context.instance.add_run_tags(context.run_id, {REQUEST_ID_TAG: record.request_id})
@@ -49,11 +63,104 @@ def register_access_request(
     context.add_output_metadata(
         {"request_id": record.request_id, "due_at": record.due_at.isoformat()}
     )
+    return record
+
+
+@op(description="Validate the form and register the access request in the ledger")
+def register_access_request(
+    context: OpExecutionContext,
+    config: AccessIntakeConfig,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+) -> None:
+    rtype = RequestType.PORTABILITY if config.portability else RequestType.ACCESS
+    _register(context, crm, ledger, _intake(config, rtype))
+
+
+@op(description="Validate the form; register the erasure request, or preview it (dry run)")
+def register_erasure_request(
+    context: OpExecutionContext,
+    config: ErasureIntakeConfig,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+) -> None:
+    intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
+    if not config.dry_run:
+        _register(context, crm, ledger, intake)
+        return
+    try:
+        identities = parse_identities(
+            intake.emails, intake.phones, intake.names, default_region=crm.default_phone_region
+        )
+    except IntakeError as exc:
+        raise Failure(description=f"Nothing previewed: {exc}") from None
+    plans = preview_erasure(
+        crm.connectors(),
+        identities,
+        scope=intake.scope,
+        client_id=intake.client_id,
+        hasher=ledger.key_ring().keyed_hash,
+    )
+    counts = {region: plan.counts() for region, plan in plans.items()}
+    for region, per_table in counts.items():
+        for table, actions in per_table.items():
+            context.log.info(f"dry run crm:{region} {table}: {actions}")
+    context.add_output_metadata({"dry_run": True, **{f"crm:{r}": c for r, c in counts.items()}})
+
+
+@op(description="Validate the form and the corrections; register the rectification request")
+def register_rectification_request(
+    context: OpExecutionContext,
+    config: RectificationIntakeConfig,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+) -> None:
+    from connectors.crm_rectify import RectifyError, parse_changes
+
+    try:
+        changes = parse_changes(
+            crm.datamap(), config.changes, default_region=crm.default_phone_region
+        )
+    except RectifyError as exc:
+        raise Failure(description=f"Request not registered: {exc}") from None
+    intake = _intake(
+        config,
+        RequestType.RECTIFICATION,
+        verified_by=config.identity_verified_by or None,
+        payload={"changes": changes},
+    )
+    _register(context, crm, ledger, intake)
 
 
 @job(
+    name=ACCESS_INTAKE_JOB,
     executor_def=in_process_executor,
-    description="Support's intake form: register an access or portability request.",
+    description="Support's form: register an access or portability request.",
 )
 def register_access_request_job() -> None:
     register_access_request()
+
+
+@job(
+    name=ERASURE_INTAKE_JOB,
+    executor_def=in_process_executor,
+    description="Support's form: register (or dry-run) an erasure request.",
+)
+def register_erasure_request_job() -> None:
+    register_erasure_request()
+
+
+@job(
+    name=RECTIFICATION_INTAKE_JOB,
+    executor_def=in_process_executor,
+    description="Support's form: register a rectification request.",
+)
+def register_rectification_request_job() -> None:
+    register_rectification_request()
+
+
+INTAKE_JOB_DEFS = [
+    register_access_request_job,
+    register_erasure_request_job,
+    register_rectification_request_job,
+]

@@ -14,6 +14,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 ACCESS_JOB = "access_fulfilment"
+ERASURE_JOB = "erasure_fulfilment"
+RECTIFICATION_JOB = "rectification_fulfilment"
 
 
 def executor_for(name: str) -> ExecutorDefinition:
@@ -21,10 +23,36 @@ def executor_for(name: str) -> ExecutorDefinition:
     return multiprocess_executor if name == "multiprocess" else in_process_executor
 
 
-def access_job(executor: str) -> UnresolvedAssetJobDefinition:
+def _request_job(
+    name: str, group: str, executor: str, description: str
+) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
-        ACCESS_JOB,
-        selection=AssetSelection.groups("access"),
+        name,
+        selection=AssetSelection.groups("discovery", group),
         executor_def=executor_for(executor),
-        description="Search every region for one request and assemble its export bundle.",
+        description=description,
     )
+
+
+def request_jobs(executor: str) -> list[UnresolvedAssetJobDefinition]:
+    """One fulfilment job per kind of request, all starting from the same identity resolution."""
+    return [
+        _request_job(
+            ACCESS_JOB,
+            "access",
+            executor,
+            "Search every region for one request and assemble its export bundle.",
+        ),
+        _request_job(
+            ERASURE_JOB,
+            "erasure",
+            executor,
+            "Erase the person from every region, verify, and issue a signed deletion proof.",
+        ),
+        _request_job(
+            RECTIFICATION_JOB,
+            "rectification",
+            executor,
+            "Correct the person's data wherever the data map says the field lives.",
+        ),
+    ]

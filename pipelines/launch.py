@@ -12,7 +12,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 from dagster._core.utils import make_new_run_id
 
 from dsr.settings import Settings
-from pipelines.intake import REQUEST_ID_TAG
+from pipelines.intake_names import REQUEST_ID_TAG
 from pipelines.jobs import ACCESS_JOB
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 

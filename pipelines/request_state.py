@@ -7,7 +7,7 @@ from contextlib import contextmanager, suppress
 
 from dagster import AssetExecutionContext, Failure
 
-from dsr.ledger import InvalidTransition, Ledger, State
+from dsr.ledger import InvalidTransition, Ledger, RequestRecord, RequestType, Scope, State
 
 
 @contextmanager
@@ -25,6 +25,44 @@ def failing_request(
                 ledger.transition(request_id, State.FAILED, reason=reason)
             context.log.error(f"request {request_id}: {reason}")
         raise
+
+
+JOB_TYPES = {
+    "access_fulfilment": {RequestType.ACCESS, RequestType.PORTABILITY},
+    "erasure_fulfilment": {RequestType.ERASURE},
+    "rectification_fulfilment": {RequestType.RECTIFICATION},
+}
+
+
+def job_for(record: RequestRecord) -> str:
+    return next(job for job, types in JOB_TYPES.items() if record.type in types)
+
+
+def launch_blocker(record: RequestRecord) -> str | None:
+    """Why a request may not be fulfilled yet, or None when it may."""
+    if (
+        record.type == RequestType.ERASURE
+        and record.scope == Scope.USER_ACCOUNT
+        and not record.identity_verified
+    ):
+        return (
+            f"request {record.request_id} erases a user account whose holder's identity is not "
+            f"verified: verify it first (dsr verify-identity {record.request_id} --by STAFF)"
+        )
+    return None
+
+
+def check_launchable(record: RequestRecord, job_name: str) -> None:
+    """Refuse, changing nothing, a request launched with the wrong job or before it may run."""
+    allowed = JOB_TYPES.get(job_name)
+    if allowed is not None and record.type not in allowed:
+        raise Failure(
+            f"request {record.request_id} is a {record.type} request; launch it with "
+            f"{job_for(record)}, not {job_name}. Nothing was changed."
+        )
+    blocker = launch_blocker(record)
+    if blocker:
+        raise Failure(blocker + ". Nothing was changed.")
 
 
 def claim_or_fail(ledger: Ledger, request_id: str) -> None:

@@ -1,4 +1,6 @@
-"""Requests registered outside a fulfilment run (Launchpad, `dsr access --queue`) get one."""
+"""Sensors: requests registered outside a fulfilment run get one; failed runs fail requests."""
+
+from collections.abc import Sequence
 
 from dagster import (
     DefaultSensorStatus,
@@ -15,37 +17,41 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-from dsr.ledger import RequestType, State
-from pipelines.intake import REQUEST_ID_TAG
+from dsr.ledger import State
+from pipelines.intake_names import REQUEST_ID_TAG
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME, request_partitions
-from pipelines.request_state import record_run_failure
+from pipelines.request_state import job_for, launch_blocker, record_run_failure
 from resources.ledger import LedgerResource
 
-ACCESS_TYPES = {RequestType.ACCESS, RequestType.PORTABILITY}
 
-
-def pending_requests_sensor(job: UnresolvedAssetJobDefinition) -> SensorDefinition:
+def pending_requests_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> SensorDefinition:
     @sensor(
-        name="pending_access_requests",
-        job=job,
+        name="pending_requests",
+        jobs=list(jobs),
         minimum_interval_seconds=15,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Launches fulfilment for access requests that are received and have no run.",
+        description="Launches fulfilment for requests that are received, may run (an erasure "
+        "needs a verified identity) and have no run yet.",
     )
     def _sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:
         pending = [
-            r.request_id
+            r
             for r in ledger.ledger().list_requests(states=[State.RECEIVED])
-            if r.type in ACCESS_TYPES
+            if launch_blocker(r) is None
         ]
         known = set(context.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME))
-        new_partitions = [rid for rid in pending if rid not in known]
+        new_partitions = [r.request_id for r in pending if r.request_id not in known]
         runs = [
-            RunRequest(partition_key=rid, run_key=rid, tags={REQUEST_ID_TAG: rid})
-            for rid in pending
+            RunRequest(
+                partition_key=r.request_id,
+                run_key=r.request_id,
+                job_name=job_for(r),
+                tags={REQUEST_ID_TAG: r.request_id},
+            )
+            for r in pending
             # A CLI run already working on it carries the partition tag: never start a second.
             if not context.instance.get_run_ids(
-                filters=RunsFilter(tags={"dagster/partition": rid}), limit=1
+                filters=RunsFilter(tags={"dagster/partition": r.request_id}), limit=1
             )
         ]
         return SensorResult(
@@ -58,10 +64,10 @@ def pending_requests_sensor(job: UnresolvedAssetJobDefinition) -> SensorDefiniti
     return _sensor
 
 
-def failed_runs_sensor(job: UnresolvedAssetJobDefinition) -> SensorDefinition:
+def failed_runs_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> SensorDefinition:
     @run_failure_sensor(
         name="mark_failed_requests",
-        monitored_jobs=[job],
+        monitored_jobs=list(jobs),
         default_status=DefaultSensorStatus.RUNNING,
         description="A fulfilment run that failed leaves its request marked failed in the ledger.",
     )

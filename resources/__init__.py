@@ -8,6 +8,7 @@ from dsr.settings import Settings
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
 from resources.ledger import LedgerResource
+from resources.proofs import ProofStoreResource
 from resources.staging import EncryptedStagingIOManager, StagingArea
 
 
@@ -18,12 +19,14 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             urls=dict(settings.crm_urls),
             datamap_path=str(settings.datamap_path),
             default_phone_region=settings.default_phone_region,
+            physical_cleanup=settings.physical_cleanup,
         ),
         "ledger": LedgerResource(url=settings.ledger_url, keys_dir=str(settings.keys_dir)),
         "exports": ExportStoreResource(
             dirs={r: str(p) for r, p in settings.export_dirs.items()},
             default_region=settings.regions[0],
         ),
+        "proofs": ProofStoreResource(proofs_dir=str(settings.proofs_dir)),
         "staging": staging,
         "io_manager": EncryptedStagingIOManager(area=staging),
     }
@@ -34,6 +37,7 @@ __all__ = [
     "EncryptedStagingIOManager",
     "ExportStoreResource",
     "LedgerResource",
+    "ProofStoreResource",
     "StagingArea",
     "build_resources",
 ]

@@ -20,6 +20,11 @@ class CrmDatabasesResource(ConfigurableResource):
     default_phone_region: str = Field(
         default="US", description="Country assumed for phone numbers written without one"
     )
+    physical_cleanup: str = Field(
+        default="vacuum_full",
+        description="After an erasure: vacuum_full | vacuum | none (PostgreSQL VACUUM of the "
+        "touched tables; SQLite always checkpoints its WAL, secure_delete is always on)",
+    )
 
     @property
     def regions(self) -> list[str]:

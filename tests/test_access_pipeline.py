@@ -183,7 +183,7 @@ def test_launchpad_intake_registers_and_the_sensor_launches_once(env: DsrEnv) ->
     assert record.state == State.RECEIVED and record.channel == "launchpad"
     assert env.instance.get_run_by_id(result.run_id).tags["dsr/request_id"] == record.request_id
 
-    sensor = env.defs.resolve_sensor_def("pending_access_requests")
+    sensor = env.defs.resolve_sensor_def("pending_requests")
     with build_sensor_context(
         instance=env.instance, definitions=env.defs, resources={"ledger": env.resources["ledger"]}
     ) as context:

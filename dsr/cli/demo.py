@@ -92,7 +92,7 @@ def demo(
         _seed_all(settings, contacts, 42, as_json)
     if not as_json:
         console.print(f"demo person: [bold]{DEMO_EMAIL}[/] (synthetic, planted in every region)")
-    from dsr.cli.main import access
+    from dsr.cli.requests import access
 
     try:
         access(email=[DEMO_EMAIL], as_json=as_json)

@@ -42,3 +42,14 @@ def counts_table(title: str, rows: Mapping[str, int], mentions: Mapping[str, int
     for key in sorted(set(rows) | set(mentions)):
         table.add_row(key, str(rows.get(key, 0)), str(mentions.get(key, 0)))
     return table
+
+
+def actions_table(actions: Mapping[str, Mapping[str, int]]) -> Table:
+    table = Table(title="erased")
+    table.add_column("system:region")
+    names = ("deleted", "anonymised", "redacted", "kept")
+    for name in names:
+        table.add_column(name, justify="right")
+    for key in sorted(actions):
+        table.add_row(key, *(str(actions[key].get(n, 0)) for n in names))
+    return table

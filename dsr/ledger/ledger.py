@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -108,7 +108,10 @@ class Ledger:
         channel: str = "cli",
         received_at: datetime | None = None,
         identity_verified: bool = False,
+        payload: Mapping[str, Any] | None = None,
     ) -> RequestRecord:
+        """``payload`` holds what a request needs besides identities (a rectification's new
+        values): personal data too, so it is encrypted and forgotten with the identities."""
         rtype, rscope = RequestType(type), Scope(scope)
         refs = check_registration(rscope, client_id, authorization_ref, ticket_ref, channel)
         idents, primary = normalise_identities(identities)
@@ -117,7 +120,8 @@ class Ledger:
         received = utc(received_at) if received_at else now()
         due = due_date(received)
         subject_hash = self._keys.keyed_hash(EMAIL, primary)
-        token = self._keys.encrypt(json.dumps([[i.kind, i.value] for i in idents]).encode())
+        secret = {"identities": [[i.kind, i.value] for i in idents], "payload": dict(payload or {})}
+        token = self._keys.encrypt(json.dumps(secret).encode())
         kinds = dict(Counter(i.kind for i in idents))
         with self._write() as conn:
             request_id = self._new_id(conn, received)
@@ -162,6 +166,12 @@ class Ledger:
             return record_from_row(self._row(conn, request_id))
 
     def identities(self, request_id: str) -> set[Identity]:
+        return {Identity(k, v) for k, v in self._secret(request_id)["identities"]}
+
+    def payload(self, request_id: str) -> dict[str, Any]:
+        return dict(self._secret(request_id)["payload"])
+
+    def _secret(self, request_id: str) -> dict[str, Any]:
         with self._engine.connect() as conn:
             self._row(conn, request_id)
             token = conn.execute(
@@ -171,7 +181,7 @@ class Ledger:
             ).scalar()
         if token is None:
             raise IdentitiesForgotten(f"the identities of {request_id} were deleted")
-        return {Identity(k, v) for k, v in json.loads(self._keys.decrypt(bytes(token)))}
+        return json.loads(self._keys.decrypt(bytes(token)))
 
     def claim(self, request_id: str) -> bool:
         with self._write() as conn:

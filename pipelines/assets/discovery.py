@@ -17,11 +17,11 @@ from dagster import (
 from connectors.base import Findings, Identity
 from connectors.crm_sql import resolve_across
 from pipelines.partitions import request_partitions
-from pipelines.request_state import claim_or_fail, failing_request
+from pipelines.request_state import check_launchable, claim_or_fail, failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
-GROUP = "access"
+GROUP = "discovery"
 # Databases drop connections and time out; a step that talks to one retries before failing.
 DB_RETRIES = 2
 db_retry = RetryPolicy(
@@ -53,6 +53,7 @@ def subject_identities(
     request_id = context.partition_key
     led = ledger.ledger()
     record = led.get(request_id)
+    check_launchable(record, context.job_name)
     claim_or_fail(led, request_id)
     with failing_request(context, led, request_id, "identity resolution"):
         given = led.identities(request_id)
@@ -81,7 +82,7 @@ def crm_findings_asset(region: str) -> AssetsDefinition:
     @asset(
         name=f"crm_{region}_findings",
         partitions_def=request_partitions,
-        group_name=GROUP,
+        group_name="access",
         ins={"subject": AssetIn("subject_identities")},
         retry_policy=db_retry,
         kinds={"sql"},

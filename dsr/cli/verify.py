@@ -1,0 +1,106 @@
+"""Verification commands an auditor or the person runs: bundles, proofs, our public key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsr.cli.output import console, emit_json, fail
+from dsr.settings import Settings
+
+PublicKey = Annotated[
+    Path | None, typer.Option("--public-key", help="Trusted public key PEM (default: ours)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def _our_public_key() -> str:
+    from resources import build_resources
+
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    return build_resources(settings)["ledger"].key_ring().public_key_pem()
+
+
+def verify_bundle(path: Path, public_key: PublicKey = None, as_json: JsonOpt = False) -> None:
+    """Check every file of a bundle against its manifest and the manifest's signature."""
+    from dsr.bundle import verify_bundle as check
+
+    if not path.is_file():
+        fail(f"no such bundle: {path}", as_json=as_json)
+    report = check(path, public_key.read_text() if public_key else _our_public_key())
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "problems": report.problems,
+                "files": report.files_checked,
+                "signature": report.signature,
+            }
+        )
+    elif report.ok:
+        console.print(f"[green]valid[/]: {report.files_checked} files match the signed manifest")
+    else:
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def verify_proof(
+    path: Path,
+    email: Annotated[str | None, typer.Option(help="Check the proof is about this person")] = None,
+    public_key: PublicKey = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a deletion proof's signature and audit-chain link (and, with --email, whose it is).
+
+    With --public-key only, nothing of ours is needed: an auditor's situation. Without it, our
+    own key and ledger are used, and the proof's entry is also looked up in the ledger's chain.
+    """
+    from dsr.proof import verify_proof as check
+
+    if not path.is_file():
+        fail(f"no such proof: {path}", as_json=as_json)
+    ledger = None
+    if public_key:
+        pem = public_key.read_text()
+    else:
+        from resources import build_resources
+
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        res = build_resources(settings)["ledger"]
+        pem, ledger = res.key_ring().public_key_pem(), res.ledger()
+    report = check(path, pem, email=email, ledger=ledger)
+    ok = report.ok and (email is None or bool(report.about_person))
+    if as_json:
+        emit_json(
+            {
+                "ok": ok,
+                "problems": report.problems,
+                "signature": report.signature,
+                "chain": report.chain,
+                "about_person": report.about_person,
+            }
+        )
+    else:
+        if report.ok:
+            console.print(f"[green]valid[/]: signature {report.signature}, chain {report.chain}")
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}")
+        if email is not None:
+            console.print(
+                "the proof is about this person"
+                if report.about_person
+                else "[red]✗[/] the proof is NOT about this person"
+            )
+    if not ok:
+        raise typer.Exit(1)
+
+
+def public_key() -> None:
+    """Print the public key that verifies our bundles and proofs."""
+    print(_our_public_key(), end="")

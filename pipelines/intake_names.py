@@ -1,0 +1,8 @@
+"""Names shared by the intake jobs, the sensors and the clean-up after an erasure."""
+
+REQUEST_ID_TAG = "dsr/request_id"
+ACCESS_INTAKE_JOB = "register_access_request_job"
+ERASURE_INTAKE_JOB = "register_erasure_request_job"
+RECTIFICATION_INTAKE_JOB = "register_rectification_request_job"
+# Their run config carries the person's identity: deleted once an erasure is done.
+INTAKE_JOBS = frozenset({ACCESS_INTAKE_JOB, ERASURE_INTAKE_JOB, RECTIFICATION_INTAKE_JOB})
