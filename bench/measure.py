@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from bench.subjects import Subject
 from connectors.base import Findings, Identity
 from connectors.crm_sql import CrmSqlConnector, resolve_across
 from connectors.datamap import DataMap
 from connectors.identities import MentionMatcher, parse_identity
-from bench.subjects import Subject
 from resources.engines import engine_for
 
 _statements: dict[int, int] = defaultdict(int)
@@ -93,6 +93,7 @@ class Discovery:
     lookup_rows: int
     text_rows: int
     statements: int
+    resolve_statements: int  # of ``statements``, those resolve_across sent
     terms: int  # prefilter terms of the largest region's matcher
     findings: dict[str, list[Findings]] = field(repr=False)
 
@@ -119,6 +120,7 @@ def discover(
     start = perf_counter()
     resolved = resolve_across(connectors, subjects, scope=scope, client_id=client_id)
     resolve_s = perf_counter() - start
+    resolve_statements = statements(engines) - before
     stages: dict[str, float] = defaultdict(float)
     found: dict[str, list[Findings]] = defaultdict(list)
     terms = 0
@@ -145,6 +147,7 @@ def discover(
         lookup_rows=sum(c.meter.lookup_rows for c in connectors),
         text_rows=sum(c.meter.text_rows for c in connectors),
         statements=statements(engines) - before,
+        resolve_statements=resolve_statements,
         terms=terms,
         findings=dict(found),
     )

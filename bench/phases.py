@@ -22,7 +22,7 @@ from bench.measure import (
 )
 from bench.subjects import Cast, Subject
 from connectors import crm_sql
-from connectors.datamap import load_datamap
+from connectors.datamap import DataMap, load_datamap
 from dsr.bundle import BundleRequest, build_bundle
 from dsr.keys import KeyRing
 
@@ -33,9 +33,16 @@ NEVER_PREFILTER = 0
 SWEEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def _setup(spec: dict[str, Any]) -> tuple[list[MeteredConnector], Cast]:
-    dm = load_datamap(spec["datamap"])
+def _setup(spec: dict[str, Any], dm: DataMap | None = None) -> tuple[list[MeteredConnector], Cast]:
+    dm = dm or load_datamap(spec["datamap"])
     return connectors_for(spec["urls"], dm), Cast.from_dict(spec["cast"])
+
+
+def _reflect(connectors: list[MeteredConnector]) -> None:
+    """Load every table's metadata first, so a phase times queries rather than reflection."""
+    for c in connectors:
+        for name in c.datamap.tables:
+            c.table(name)
 
 
 def _one(connectors: list[MeteredConnector], s: Subject, scope: str) -> dict[str, Any]:
@@ -48,7 +55,7 @@ def single(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     start = perf_counter()
     dm = load_datamap(spec["datamap"])
     datamap_s = perf_counter() - start
-    connectors, cast = _setup(spec)
+    connectors, cast = _setup(spec, dm)
     start = perf_counter()
     for c in connectors:
         c.validate()
@@ -57,7 +64,6 @@ def single(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     # The assets build new connectors per step, so each request reflects its tables again.
     cold = _one(connectors, maria, "client_data")["seconds"]
     warm = _one(connectors, maria, "client_data")["seconds"]
-    del dm
     out: dict[str, Any] = {
         "setup": {
             "datamap_load_s": datamap_s,
@@ -82,6 +88,7 @@ def single(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
 
 def bundle(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     connectors, cast = _setup(spec)
+    _reflect(connectors)
     total = sum(len(v) for v in cast.singles.values())
     done = 0
     out: dict[str, list[dict[str, Any]]] = {}
@@ -124,7 +131,7 @@ def bundle(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
 
 def batch(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     connectors, cast = _setup(spec)
-    _one(connectors, cast.singles["user_account"][0], "client_data")  # reflect the tables
+    _reflect(connectors)
     out = []
     for i, b in enumerate(cast.batches):
         tick(i, len(cast.batches), f"{b.scope} batch of {len(b.subjects)}")
@@ -156,13 +163,18 @@ def _mention_run(
 def mentions(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     """SQL LIKE pre-filter against streaming all text, forced by the module constant."""
     connectors, cast = _setup(spec)
-    _one(connectors, cast.singles["user_account"][0], "client_data")
+    _reflect(connectors)
     tenant_batch = next(b for b in cast.batches if b.scope == "client_data")
     sweep = [k for k in SWEEP if k <= len(tenant_batch.subjects)]
-    jobs = [(f"single {scope}", [s], scope, s.client_id) for scope, ss in cast.singles.items()
-            for s in ss]
-    jobs += [(f"sweep {k}", tenant_batch.subjects[:k], "client_data", tenant_batch.client_id)
-             for k in sweep]
+    jobs = [
+        (f"single {scope}", [s], scope, s.client_id)
+        for scope, ss in cast.singles.items()
+        for s in ss
+    ]
+    jobs += [
+        (f"sweep {k}", tenant_batch.subjects[:k], "client_data", tenant_batch.client_id)
+        for k in sweep
+    ]
     jobs += [(f"batch {b.scope}", b.subjects, b.scope, b.client_id) for b in cast.batches]
     saved = crm_sql.PREFILTER_MAX_TERMS
     out: dict[str, list[dict[str, Any]]] = {"prefilter": [], "stream": []}

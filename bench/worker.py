@@ -1,46 +1,48 @@
 """Run one phase in a fresh, spawned process and bring back its figures and its peak RSS.
 
-``ru_maxrss`` of a process is the high-water mark of its resident set, so a fresh process per
-phase gives that phase's peak; the RSS after imports and set-up is reported beside it, so the
-part the phase itself added can be told from the interpreter and the libraries.
+The peak is ``VmHWM`` (the resident-set high-water mark) of that process. Not ``ru_maxrss``:
+Linux carries it over ``execve``, so a spawned child would report the parent's RSS at fork time.
+The RSS right after imports is reported beside it, so the part the phase itself added can be told
+from the interpreter and the libraries.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
-import resource
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import phases
+from bench import phases, plans
 
 PHASES: dict[str, Callable[[dict[str, Any], phases.Tick], dict[str, Any]]] = {
     "single": phases.single,
     "bundle": phases.bundle,
     "batch": phases.batch,
     "mentions": phases.mentions,
+    "plans": plans.plans,
 }
 Tick = Callable[[int, int, str], None]
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # reported in kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def _child(name: str, spec: dict[str, Any], out: Any) -> None:
     try:
-        start_rss = _rss_mb()
+        start_rss = _status_mb("VmRSS")
 
         def tick(done: int, total: int, label: str) -> None:
             out.put(("tick", done, total, label))
 
         figures = PHASES[name](spec, tick)
-        # Linux reports ru_maxrss in KiB.
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = _status_mb("VmHWM")
         out.put(("done", {**figures, "rss_start_mb": start_rss, "rss_peak_mb": peak}))
     except BaseException:
         out.put(("error", traceback.format_exc()))
