@@ -14,8 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+
+class _QuietHandler(WSGIRequestHandler):
+    # Request lines can carry query strings with e-mail addresses: never print them.
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        pass
 
 
 @dataclass
@@ -72,7 +78,12 @@ class StandInServer:
         self._active = 0
         self._count_lock = threading.Lock()
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, self._wsgi, threaded=True, ssl_context=ssl_context
+            "127.0.0.1",
+            port,
+            self._wsgi,
+            threaded=True,
+            ssl_context=ssl_context,
+            request_handler=_QuietHandler,
         )
         self.port = self._server.server_port
         self.scheme = "https" if ssl_context else "http"
