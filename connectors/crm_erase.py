@@ -27,7 +27,7 @@ from typing import Any
 
 from connectors.base import Findings, Identity
 from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import check_erasure_complete
+from connectors.datamap_checks import check_erasure_complete
 from connectors.erasure_apply import ErasureFailed, StepHook, apply_plans
 from connectors.erasure_plan import (
     ColumnRules,

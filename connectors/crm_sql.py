@@ -27,7 +27,8 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import NAME, Findings, FoundRow, Identity, Mention, RowRef
-from connectors.datamap import DataMap, IdentityColumn, TableMap, validate_against
+from connectors.datamap import DataMap, IdentityColumn, TableMap
+from connectors.datamap_checks import validate_against
 from connectors.identities import MentionMatcher, harvest_identity, match_expression, match_values
 
 Progress = Callable[[str, int, int], None]
@@ -180,6 +181,21 @@ class CrmSqlConnector:
             if ident is not None:
                 found.add(ident)
         return found
+
+    def tenants_of(
+        self, identities: set[Identity], *, scope: str, client_id: str | None = None
+    ) -> set[str]:
+        """The Clients (tenant ids) whose rows in this database the person's identities reach."""
+        if client_id is not None:
+            return {str(client_id)}
+        state = {"subject": _Subject(set(identities))}
+        self._fixpoint(state, scope, client_id, None)
+        tenants = set()
+        for (table, _), row in state["subject"].rows.items():
+            column = self.datamap.tables[table].tenant_column
+            if column and row.data.get(column) is not None:
+                tenants.add(str(row.data[column]))
+        return tenants
 
     # -- pass 2 and 3: full findings ----------------------------------------------------------
 

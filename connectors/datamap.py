@@ -8,6 +8,7 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
     rights: [...]                  # optional; the rights text shown to the person
     regions: {us: "United States", eu: "European Union (Netherlands)"}  # display names
     tenants: {table: clients, id_column: id}   # where Client ids live (intake checks them)
+    integrations: {table: integrations}  # a Client's connected services (Google, Dropbox, ...)
     tables:
       contacts:
         description: A Client's customers
@@ -39,7 +40,8 @@ column is searched with the subject's identities of that kind; ``harvest`` says 
 value becomes a new identity of the subject (the fixpoint). Names default to ``match: false``:
 two people can share a name, so a name only finds mentions in free text.
 
-``load_datamap`` checks the file's shape; ``validate_against`` checks it against a live database:
+``load_datamap`` checks the file's shape; ``datamap_checks.validate_against`` checks it against a
+live database:
 unknown tables or columns, a reference cycle, a client table with identities but no tenant column.
 Errors name the file, table and column.
 """
@@ -52,8 +54,6 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
 
 from connectors.base import EMAIL, NAME, PHONE
 
@@ -198,6 +198,16 @@ class TenantTable(_Strict):
     status_column: str | None = None
 
 
+class IntegrationTable(_Strict):
+    """Where a Client's connected services are listed: which accounts a request must reach."""
+
+    table: str
+    tenant_column: str = "client_id"
+    kind_column: str = "kind"
+    account_column: str = "account"
+    credential_column: str = "credential_ref"
+
+
 class DataMap(_Strict):
     name: str
     description: str = ""
@@ -205,6 +215,7 @@ class DataMap(_Strict):
     rights: tuple[str, ...] = ()
     regions: dict[str, str] = Field(default_factory=dict)
     tenants: TenantTable | None = None
+    integrations: IntegrationTable | None = None
     tables: dict[str, TableMap]
     source_path: str = ""
 
@@ -290,77 +301,15 @@ def _check_internal(dm: DataMap) -> None:
                 f"{where}: table {name!r} holds Client Data with identity columns but names no "
                 "tenant_column: a client_data request could not be kept inside its tenant"
             )
+    if dm.integrations and dm.integrations.table not in dm.tables:
+        raise DataMapError(
+            f"{where}: integrations.table {dm.integrations.table!r} is not a declared table"
+        )
     if dm.tenants and dm.tenants.table not in dm.tables:
         raise DataMapError(f"{where}: tenants.table {dm.tenants.table!r} is not a declared table")
     if not any(i.matches for t in dm.tables.values() for i in t.identities):
         raise DataMapError(f"{where}: no table declares an identity column that can be matched")
     dm.traversal_order()
-
-
-def check_erasure_complete(dm: DataMap) -> None:
-    """Erasure needs an action for every table and every personal column it keeps a row of."""
-    where = dm.source_path
-    for name, table in dm.tables.items():
-        if table.erasure is None:
-            raise DataMapError(
-                f"{where}: table {name!r} has no erasure action (delete | anonymise | keep)"
-            )
-        if table.erasure.action == "delete":
-            continue
-        for col, spec in table.personal_data.items():
-            if spec.erase is None:
-                raise DataMapError(
-                    f"{where}: table {name!r}, column {col!r}: personal data with no erase action "
-                    f"(null | hash | placeholder | keep), but the table's rows are "
-                    f"{table.erasure.action}d, not deleted"
-                )
-        # Opaque ids (user_id, cookie_id) may stay: they point at rows erasure empties. E-mail,
-        # phone and name identify on their own and must be cleared from any row that is kept.
-        for ident in table.identities:
-            if ident.kind not in (EMAIL, PHONE, NAME):
-                continue
-            for col in ident.source_columns:
-                if col not in table.personal_data and col != table.primary_key:
-                    raise DataMapError(
-                        f"{where}: table {name!r}, identity column {col!r} is not listed under "
-                        "personal_data, so erasure would leave it in a kept row"
-                    )
-
-
-def validate_against(dm: DataMap, engine: Engine, *, database: str = "") -> None:
-    """Check every table and column the map names exists in the live database."""
-    label = f" (database {database})" if database else ""
-    try:
-        inspector = inspect(engine)
-        live_tables = set(inspector.get_table_names())
-    except Exception as exc:  # the database itself is missing or unreachable
-        raise DataMapError(f"cannot open database{label}: {exc.__class__.__name__}: {exc}") from exc
-    for name, table in dm.tables.items():
-        if name not in live_tables:
-            raise DataMapError(
-                f"{dm.source_path}: table {name!r} is not in the database{label}; "
-                f"it has: {', '.join(sorted(live_tables)) or 'no tables'}"
-            )
-        live_cols = {c["name"] for c in inspector.get_columns(name)}
-        for col, why in table.columns_used():
-            if col not in live_cols:
-                raise DataMapError(
-                    f"{dm.source_path}: table {name!r}, column {col!r} ({why}) is not in the "
-                    f"database{label}"
-                )
-        if dm.tenants and dm.tenants.table == name:
-            for col in (dm.tenants.id_column, dm.tenants.status_column):
-                if col and col not in live_cols:
-                    raise DataMapError(
-                        f"{dm.source_path}: tenants: column {col!r} is not in table {name!r}{label}"
-                    )
-        for ref in table.references:
-            target_cols = {c["name"] for c in inspector.get_columns(ref.target_table)}
-            if ref.target_column not in target_cols:
-                raise DataMapError(
-                    f"{dm.source_path}: table {name!r}, reference {ref.column!r} -> {ref.to!r}: "
-                    f"column {ref.target_column!r} is not in table {ref.target_table!r}{label}"
-                )
 
 
 __all__ = [
@@ -373,7 +322,5 @@ __all__ = [
     "PersonalColumn",
     "Reference",
     "TableMap",
-    "check_erasure_complete",
     "load_datamap",
-    "validate_against",
 ]

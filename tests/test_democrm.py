@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
 from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import load_datamap, validate_against
+from connectors.datamap import load_datamap
+from connectors.datamap_checks import validate_against
 from connectors.identities import harvest_identity, parse_identity
 from dsr.democrm.planted import (
     DEMO_EMAIL,

@@ -1,7 +1,7 @@
 """Discovery assets: the person's identities across regions, then what each region holds."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dagster import (
     AssetExecutionContext,
@@ -35,6 +35,9 @@ class ResolvedSubject:
     scope: str
     client_id: str | None
     identities: frozenset[Identity]
+    # region -> the Clients whose rows the person's identities reach: whose connected services
+    # (Google, Dropbox, GoToMeeting) the request must reach too.
+    tenants: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _kinds(identities: set[Identity] | frozenset[Identity]) -> dict[str, int]:
@@ -63,17 +66,26 @@ def subject_identities(
         resolved = resolve_across(
             connectors, {request_id: given}, scope=record.scope, client_id=record.client_id
         )[request_id]
+        tenants = {
+            c.region: tuple(
+                sorted(c.tenants_of(resolved, scope=record.scope, client_id=record.client_id))
+            )
+            for c in connectors
+        }
     context.log.info(
         f"request {request_id}: {len(given)} identities given, {len(resolved)} resolved "
         f"across {len(connectors)} regions"
     )
     return Output(
-        ResolvedSubject(request_id, str(record.scope), record.client_id, frozenset(resolved)),
+        ResolvedSubject(
+            request_id, str(record.scope), record.client_id, frozenset(resolved), tenants
+        ),
         metadata={
             "scope": str(record.scope),
             "identities_given": _kinds(given),
             "identities_resolved": _kinds(resolved),
             "regions": [c.region for c in connectors],
+            "clients_reached": sum(len(t) for t in tenants.values()),
         },
     )
 
