@@ -176,17 +176,17 @@ def mentions(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
         for k in sweep
     ]
     jobs += [(f"batch {b.scope}", b.subjects, b.scope, b.client_id) for b in cast.batches]
-    saved = crm_sql.PREFILTER_MAX_TERMS
+    saved = crm_sql.PREFILTER_MAX_CLAUSES
     out: dict[str, list[dict[str, Any]]] = {"prefilter": [], "stream": []}
     done = 0
     try:
         for strategy, value in (("prefilter", ALWAYS_PREFILTER), ("stream", NEVER_PREFILTER)):
-            crm_sql.PREFILTER_MAX_TERMS = value
+            crm_sql.PREFILTER_MAX_CLAUSES = value
             for label, subjects, scope, cid in jobs:
                 run = _mention_run(connectors, subjects, scope, cid)
                 out[strategy].append({"case": label, "subjects": len(subjects), **run})
                 done += 1
                 tick(done, 2 * len(jobs), f"{strategy}: {label}")
     finally:
-        crm_sql.PREFILTER_MAX_TERMS = saved
+        crm_sql.PREFILTER_MAX_CLAUSES = saved
     return {"threshold": saved, **out}

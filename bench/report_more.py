@@ -81,7 +81,7 @@ def crossover_lines(sizes: dict[int, dict[str, Any]]) -> list[str]:
         lines.append(
             f"  {size_label(size)}: pre-filter ≈ {fixed * 1000:,.0f} ms + {slope * 1000:,.1f} ms "
             f"per term; streaming ≈ {stream * 1000:,.0f} ms; break-even ≈ {cross:,.0f} terms "
-            f"(PREFILTER_MAX_TERMS = {r['mentions']['threshold']})"
+            f"(PREFILTER_MAX_CLAUSES = {r['mentions']['threshold']})"
         )
     return ["[bold]mention-search break-even[/bold] (largest tenant's text):", *lines]
 

@@ -19,6 +19,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Integer, MetaData, Table, false, or_, select
@@ -33,8 +34,10 @@ from connectors.identities import MentionMatcher, harvest_identity, match_expres
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
-# Past this many distinct search terms a SQL LIKE pre-filter costs more than reading the text.
-PREFILTER_MAX_TERMS = 24
+# Past this many LIKE clauses (search terms x free-text columns) a SQL pre-filter costs more than
+# streaming the text through MentionMatcher (bench/: break-even 27-48 terms on one column), and
+# SQLite refuses expressions deeper than 1000 from about 330 clauses.
+PREFILTER_MAX_CLAUSES = 72
 EXCERPT_CONTEXT = 60
 
 
@@ -73,10 +76,7 @@ class CrmSqlConnector:
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
-            with warnings.catch_warnings():
-                # Expression indexes cannot be reflected; discovery only needs the columns.
-                warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
-                self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
+            self._tables[name] = _reflect(self.engine, name)
         return self._tables[name]
 
     def tables_in_scope(self, scope: str) -> tuple[list[str], dict[str, str]]:
@@ -101,11 +101,18 @@ class CrmSqlConnector:
         scope: str,
         client_id: str | None = None,
         progress: Progress | None = None,
+        state: dict[str, _Subject] | None = None,
     ) -> dict[str, set[Identity]]:
-        """Every identity of each subject reachable through identity columns in this database."""
-        state = {key: _Subject(set(ids)) for key, ids in subjects.items()}
+        """Every identity of each subject reachable through identity columns in this database.
+
+        Given the ``state`` of an earlier call, only identities this database has not been
+        searched with yet are searched (the cross-region fixpoint calls it repeatedly).
+        """
+        state = {} if state is None else state
+        for key, ids in subjects.items():
+            state.setdefault(key, _Subject(set())).identities |= ids
         self._fixpoint(state, scope, client_id, progress)
-        return {key: s.identities for key, s in state.items()}
+        return {key: set(state[key].identities) for key in subjects}
 
     def _fixpoint(
         self,
@@ -321,7 +328,7 @@ class CrmSqlConnector:
         if tenant is not None:
             query = query.where(tenant)
         terms = matcher.prefilter_terms()
-        if len(terms) <= PREFILTER_MAX_TERMS:
+        if len(terms) * len(tmap.free_text) <= PREFILTER_MAX_CLAUSES:
             query = query.where(
                 or_(
                     *(
@@ -343,6 +350,20 @@ class CrmSqlConnector:
         typed = _typed(column, client_id)
         # A client id that cannot even be typed for the column matches no row: never all rows.
         return column == typed if typed is not None else false()
+
+
+@cache
+def _reflect_cached(url: str, engine: Engine, name: str) -> Table:
+    with warnings.catch_warnings():
+        # Expression indexes cannot be reflected; discovery only needs the columns.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+        return Table(name, MetaData(), autoload_with=engine)
+
+
+def _reflect(engine: Engine, name: str) -> Table:
+    # Reflection costs up to 0.9 s per request on PostgreSQL (bench/); every Dagster step builds
+    # new connectors, so tables are reflected once per process and database.
+    return _reflect_cached(engine.url.render_as_string(hide_password=False), engine, name)
 
 
 def _typed(column: Any, value: Any) -> Any:
@@ -384,10 +405,11 @@ def resolve_across(
 ) -> dict[str, set[Identity]]:
     """The identity fixpoint over every region: a phone found in one region is searched in all."""
     connectors = list(connectors)
+    states: list[dict[str, _Subject]] = [{} for _ in connectors]
     current = {key: set(ids) for key, ids in subjects.items()}
     while True:
         before = {key: len(ids) for key, ids in current.items()}
-        for connector in connectors:
-            current = connector.resolve(current, scope=scope, client_id=client_id)
+        for connector, state in zip(connectors, states, strict=True):
+            current = connector.resolve(current, scope=scope, client_id=client_id, state=state)
         if all(len(current[key]) == n for key, n in before.items()):
             return current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -10,6 +11,12 @@ from pydantic import Field
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap, DataMapError, load_datamap
 from resources.engines import engine_for
+
+
+@lru_cache(maxsize=16)
+def _datamap(path: str, mtime_ns: int) -> DataMap:
+    # Parsed once per file version per process: each step and sensor tick asks for it.
+    return load_datamap(path)
 
 
 class CrmDatabasesResource(ConfigurableResource):
@@ -31,7 +38,9 @@ class CrmDatabasesResource(ConfigurableResource):
         return list(self.urls)
 
     def datamap(self) -> DataMap:
-        return load_datamap(self.datamap_path)
+        path = Path(self.datamap_path)
+        stat = path.stat() if path.exists() else None
+        return _datamap(str(path), stat.st_mtime_ns if stat else 0)
 
     def connector(self, region: str) -> CrmSqlConnector:
         if region not in self.urls:
