@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import update
 
 from connectors.base import EMAIL, PHONE, Findings
-from connectors.crm_sql import CrmSqlConnector, _typed
+from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap
 from connectors.identities import InvalidIdentity, normalise_email, normalise_phone
+from connectors.sql_helpers import typed_value
 
 MAX_VALUE_LENGTH = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -127,7 +128,9 @@ class CrmRectifier:
                 table = self.connector.table(c.table)
                 pk_col = table.c[dm.tables[c.table].primary_key]
                 result = conn.execute(
-                    update(table).where(pk_col == _typed(pk_col, c.pk)).values({c.column: c.after})
+                    update(table)
+                    .where(pk_col == typed_value(pk_col, c.pk))
+                    .values({c.column: c.after})
                 )
                 changed += result.rowcount or 0
         return changed

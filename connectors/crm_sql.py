@@ -15,22 +15,20 @@ Scope keeps a request inside its rights: ``user_account`` (iNextCRM is controlle
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, MetaData, Table, false, or_, select
+from sqlalchemy import Table, false, or_, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SAWarning
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import NAME, Findings, FoundRow, Identity, Mention, RowRef
 from connectors.datamap import DataMap, IdentityColumn, TableMap
 from connectors.datamap_checks import validate_against
 from connectors.identities import MentionMatcher, harvest_identity, match_expression, match_values
+from connectors.sql_helpers import mention_of, pk_order, reflect_table, typed_value
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
@@ -38,7 +36,6 @@ SCOPES = ("user_account", "client_data", "all")
 # streaming the text through MentionMatcher (bench/: break-even 27-48 terms on one column), and
 # SQLite refuses expressions deeper than 1000 from about 330 clauses.
 PREFILTER_MAX_CLAUSES = 72
-EXCERPT_CONTEXT = 60
 
 
 @dataclass
@@ -76,7 +73,7 @@ class CrmSqlConnector:
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
-            self._tables[name] = _reflect(self.engine, name)
+            self._tables[name] = reflect_table(self.engine, name)
         return self._tables[name]
 
     def tables_in_scope(self, scope: str) -> tuple[list[str], dict[str, str]]:
@@ -154,7 +151,7 @@ class CrmSqlConnector:
             for ident in idents:
                 if ident.kind == ident_col.kind:
                     for value in match_values(ident):
-                        typed = _typed(column, value)
+                        typed = typed_value(column, value)
                         if typed is not None:
                             owners[typed].add(key)
         if not owners:
@@ -227,7 +224,7 @@ class CrmSqlConnector:
                 system=self.system,
                 region=self.region,
                 subject=key,
-                rows=sorted(s.rows.values(), key=lambda r: (r.ref.table, _pk_order(r.ref.pk))),
+                rows=sorted(s.rows.values(), key=lambda r: (r.ref.table, pk_order(r.ref.pk))),
                 mentions=mentions.get(key, []),
                 identities=s.identities,
                 searched_tables=tables,
@@ -292,7 +289,9 @@ class CrmSqlConnector:
                     for key, subject_hits in by_subject.items():
                         if (name, pk) in state[key].rows:
                             continue  # the subject's own record, already exported whole
-                        result[key].append(_mention(self.region, name, pk, col, text, subject_hits))
+                        result[key].append(
+                            mention_of(self.region, name, pk, col, text, subject_hits)
+                        )
             if progress:
                 progress("mentions", i + 1, len(text_tables))
         return result
@@ -347,53 +346,9 @@ class CrmSqlConnector:
         if client_id is None or not tmap.tenant_column:
             return None
         column = table.c[tmap.tenant_column]
-        typed = _typed(column, client_id)
+        typed = typed_value(column, client_id)
         # A client id that cannot even be typed for the column matches no row: never all rows.
         return column == typed if typed is not None else false()
-
-
-@cache
-def _reflect_cached(url: str, engine: Engine, name: str) -> Table:
-    with warnings.catch_warnings():
-        # Expression indexes cannot be reflected; discovery only needs the columns.
-        warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
-        return Table(name, MetaData(), autoload_with=engine)
-
-
-def _reflect(engine: Engine, name: str) -> Table:
-    # Reflection costs up to 0.9 s per request on PostgreSQL (bench/); every Dagster step builds
-    # new connectors, so tables are reflected once per process and database.
-    return _reflect_cached(engine.url.render_as_string(hide_password=False), engine, name)
-
-
-def _typed(column: Any, value: Any) -> Any:
-    """Bind a value with the column's Python type, so PostgreSQL compares integer to integer."""
-    if isinstance(column.type, Integer):
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return None
-    return value
-
-
-def _pk_order(pk: str) -> tuple[int, Any]:
-    return (0, int(pk)) if pk.isdigit() else (1, pk)
-
-
-def _mention(
-    region: str, table: str, pk: str, column: str, text: str, hits: Iterable[tuple]
-) -> Mention:
-    hits = list(hits)
-    start = max(0, hits[0][1] - EXCERPT_CONTEXT)
-    end = min(len(text), hits[-1][2] + EXCERPT_CONTEXT)
-    excerpt = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
-    return Mention(
-        ref=RowRef(region, table, pk),
-        column=column,
-        kinds=tuple(sorted({h[0].kind for h in hits})),
-        spans=tuple((h[1], h[2]) for h in hits),
-        excerpt=excerpt,
-    )
 
 
 def resolve_across(

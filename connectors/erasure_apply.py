@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +24,7 @@ from connectors.base import Identity
 from connectors.crm_sql import CrmSqlConnector
 from connectors.erasure_plan import ColumnRules, ErasurePlan, TablePlan
 from connectors.identities import MentionMatcher
+from connectors.sql_helpers import typed_value
 
 # Called after each step inside the transaction with the step's name; tests use it to inject
 # faults (kill the connection, raise) at a known point.
@@ -80,10 +81,6 @@ def transaction(engine: Engine) -> Iterator[Connection]:
                 conn.exec_driver_sql("ROLLBACK")
             raise
         conn.exec_driver_sql("COMMIT")
-
-
-def _typed(column: Any, value: str) -> Any:
-    return int(value) if isinstance(column.type, Integer) else value
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -150,7 +147,9 @@ class Applier:
         changed = 0
         for chunk in _chunks(tp.pks, self.connector.chunk_size):
             query = (
-                select(pk, *columns).where(pk.in_([_typed(pk, v) for v in chunk])).with_for_update()
+                select(pk, *columns)
+                .where(pk.in_([typed_value(pk, v) for v in chunk]))
+                .with_for_update()
             )
             batches: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
             for row in conn.execute(query).mappings():
@@ -175,7 +174,7 @@ class Applier:
         pk = table.c[self.datamap.tables[name].primary_key]
         deleted: Counter[str] = Counter()
         for chunk in _chunks(list(owners), self.connector.chunk_size):
-            where = pk.in_([_typed(pk, v) for v in chunk])
+            where = pk.in_([typed_value(pk, v) for v in chunk])
             # Read first: rowcount alone could not say whose rows were still there.
             present = conn.execute(select(pk).where(where).with_for_update()).scalars().all()
             conn.execute(delete(table).where(where))

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.crm_sql import CrmSqlConnector, _typed
+from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMapError
 from connectors.identities import InvalidIdentity, parse_identity
+from connectors.sql_helpers import typed_value
 from dsr.ledger import Ledger, RequestRecord, RequestRefused, RequestType, Scope
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#\-]{1,99}$")
@@ -105,7 +106,7 @@ def check_client(connectors: Sequence[CrmSqlConnector], client_id: str) -> list[
             )
         table = connector.table(tenants.table)
         column = table.c[tenants.id_column]
-        typed = _typed(column, client_id)
+        typed = typed_value(column, client_id)
         if typed is None:
             continue
         with connector.engine.connect() as conn:
