@@ -221,4 +221,8 @@ def _eu(p: Ids, today: date) -> list[Row]:
         _row("visitor_analytics", "minor", p, 1, cookie_id=LENA_COOKIE, user_id=p(1),
              ip_address="192.0.2.16", page="/app/dashboard", referrer=None, user_agent=UA,
              visited_at=at("2026-09-02 08:01")),
+        _row("integrations", None, p, 1, client_id=fabrikam, kind="dropbox",
+             account="dropbox-sync@fabrikam.test",
+             credential_ref="vault://integrations/eu/fabrikam/dropbox",
+             connected_by_user_id=None, created_at=at("2020-09-02 09:00")),
     ]  # fmt: skip
