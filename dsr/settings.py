@@ -30,10 +30,14 @@ class Settings:
     keys_dir: Path
     staging_dir: Path
     proofs_dir: Path
+    credentials_dir: Path
     dagster_home: Path
     executor: str = "in_process"
     default_phone_region: str = "US"
     physical_cleanup: str = "vacuum_full"
+    google_url: str = ""
+    gotomeeting_url: str = "https://api.getgo.com/G2M/rest"
+    dropbox_ca_file: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -62,10 +66,14 @@ class Settings:
             keys_dir=Path(_env("DSR_KEYS_DIR") or base / "keys"),
             staging_dir=Path(_env("DSR_STAGING_DIR") or base / "staging"),
             proofs_dir=Path(_env("DSR_PROOFS_DIR") or base / "proofs"),
+            credentials_dir=Path(_env("DSR_CREDENTIALS_DIR") or base / "credentials"),
             dagster_home=Path(_env("DAGSTER_HOME") or base / "dagster"),
             executor=_env("DSR_EXECUTOR", "in_process") or "in_process",
             default_phone_region=(_env("DSR_PHONE_REGION", "US") or "US").upper(),
             physical_cleanup=_env("DSR_PHYSICAL_CLEANUP", "vacuum_full") or "vacuum_full",
+            google_url=_env("DSR_GOOGLE_URL", "") or "",
+            gotomeeting_url=_env("DSR_GOTOMEETING_URL") or "https://api.getgo.com/G2M/rest",
+            dropbox_ca_file=_env("DSR_DROPBOX_CA", "") or "",
         )
 
     def ensure_dirs(self) -> None:

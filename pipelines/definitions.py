@@ -7,11 +7,13 @@ from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
 from pipelines.assets.rectification import crm_rectification_asset, rectification_record_asset
+from pipelines.assets.services import service_erasure_asset, service_findings_asset
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
 from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
 from resources import build_resources
+from resources.integrations import SERVICES
 
 
 def build_definitions(settings: Settings) -> Definitions:
@@ -21,9 +23,11 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=[
             subject_identities,
             *(crm_findings_asset(region) for region in regions),
-            access_bundle_asset(regions),
+            *(service_findings_asset(service) for service in SERVICES),
+            access_bundle_asset(regions, SERVICES),
             *(crm_erasure_asset(region) for region in regions),
-            deletion_proof_asset(regions),
+            *(service_erasure_asset(service) for service in SERVICES),
+            deletion_proof_asset(regions, SERVICES),
             *(crm_rectification_asset(region) for region in regions),
             rectification_record_asset(regions),
         ],

@@ -1,8 +1,11 @@
 """Turning a region's erasure result into its section of the deletion proof."""
 
+import hashlib
+
 from connectors.crm_erase import ErasureResult
 from connectors.datamap import DataMap
 from dsr.proof import SystemSection
+from pipelines.assets.services import ServiceOutcome, service_changes
 
 PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "keep": "kept"}
 
@@ -43,3 +46,73 @@ def crm_section(result: ErasureResult, datamap: DataMap) -> SystemSection:
             "unexpected": len(verification.unexpected),
         },
     )
+
+
+def service_sections(outcome: ServiceOutcome) -> list[SystemSection]:
+    """One section per region of the service's accounts; "not_connected" when there were none."""
+    if not outcome.accounts:
+        return [
+            SystemSection(
+                system=outcome.system,
+                region="none",
+                status="not_connected",
+                counts={},
+                kept=[],
+                verification={
+                    "ok": True,
+                    "searched_identities": 0,
+                    "remaining": [],
+                    "unexpected": 0,
+                },
+            )
+        ]
+    sections = []
+    for region in outcome.regions:
+        erasures = [
+            e for e, r in zip(outcome.erasures, outcome.account_regions, strict=True) if r == region
+        ]
+        verifications = [
+            v
+            for v, r in zip(outcome.verifications, outcome.account_regions, strict=True)
+            if r == region
+        ]
+        counts: dict[str, dict[str, int]] = {}
+        for erasure in erasures:
+            for kind, actions in service_changes(erasure).items():
+                for action, n in actions.items():
+                    counts.setdefault(kind, {})[action] = counts.get(kind, {}).get(action, 0) + n
+        pending = [
+            {
+                "what": p.what,
+                "with": f"{outcome.system} (processor)",
+                "status": "requested_from_processor",
+                "requested_at": p.requested_at,
+                "request_sha256": hashlib.sha256(p.request_text.encode()).hexdigest(),
+            }
+            for e in erasures
+            for p in e.pending
+        ]
+        remaining = [
+            {"table": kind, "rows": n, "reason": "still found after erasure"}
+            for v in verifications
+            for kind, n in sorted(v.remaining.items())
+            if n and not v.ok
+        ]
+        status = "pending" if pending else ("erased" if counts else "nothing_found")
+        sections.append(
+            SystemSection(
+                system=outcome.system,
+                region=region,
+                status=status,
+                counts=counts,
+                kept=[],
+                verification={
+                    "ok": all(v.ok for v in verifications),
+                    "searched_identities": outcome.identities_searched,
+                    "remaining": remaining,
+                    "unexpected": sum(r["rows"] for r in remaining),
+                },
+                pending=pending,
+            )
+        )
+    return sections

@@ -7,6 +7,7 @@ from typing import Any
 from dsr.settings import Settings
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
+from resources.integrations import IntegrationsResource
 from resources.ledger import LedgerResource
 from resources.proofs import ProofStoreResource
 from resources.staging import EncryptedStagingIOManager, StagingArea
@@ -27,6 +28,12 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             default_region=settings.regions[0],
         ),
         "proofs": ProofStoreResource(proofs_dir=str(settings.proofs_dir)),
+        "integrations": IntegrationsResource(
+            credentials_dir=str(settings.credentials_dir),
+            google_url=settings.google_url,
+            gotomeeting_url=settings.gotomeeting_url,
+            dropbox_ca_file=settings.dropbox_ca_file,
+        ),
         "staging": staging,
         "io_manager": EncryptedStagingIOManager(area=staging),
     }
@@ -36,6 +43,7 @@ __all__ = [
     "CrmDatabasesResource",
     "EncryptedStagingIOManager",
     "ExportStoreResource",
+    "IntegrationsResource",
     "LedgerResource",
     "ProofStoreResource",
     "StagingArea",

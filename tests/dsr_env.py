@@ -20,6 +20,7 @@ from pipelines.launch import instance_for
 from resources import build_resources
 from resources.crm import CrmDatabasesResource
 from resources.engines import engine_for
+from standins.demo import DemoServices
 
 SMALL_CRM = 300
 
@@ -29,6 +30,7 @@ class DsrEnv:
     settings: Settings
     defs: Definitions
     instance: DagsterInstance
+    services: DemoServices | None = None
 
     @property
     def resources(self) -> dict:
@@ -87,6 +89,15 @@ def seed_crm(settings: Settings, contacts: int = SMALL_CRM) -> None:
         engine = engine_for(settings.crm_urls[region])
         seed(engine, region=region, contacts=contacts, seed=7)
         plant(engine, region)
+
+
+@contextmanager
+def demo_environment(home: Path, *, contacts: int = SMALL_CRM) -> Iterator[DsrEnv]:
+    """A seeded DSR_HOME whose integrations reach the three local stand-ins."""
+    with DemoServices() as services, environment(home, **services.env()):
+        env = make_env(home, contacts=contacts)
+        env.services = services
+        yield env
 
 
 def make_env(home: Path, *, contacts: int = SMALL_CRM) -> DsrEnv:

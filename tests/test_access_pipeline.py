@@ -16,16 +16,15 @@ from dsr.ledger import Scope, State
 from pipelines.launch import run_fulfilment
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment
 
 PHONE_DIGITS = "4155550142"
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[DsrEnv]:
-    home = tmp_path / "home"
-    with environment(home):
-        yield make_env(home)
+    with demo_environment(tmp_path / "home") as env:
+        yield env
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:
@@ -77,8 +76,13 @@ def test_the_run_shows_lineage_counts_and_a_passing_check(env: DsrEnv) -> None:
         "subject_identities",
         "crm_us_findings",
         "crm_eu_findings",
+        "google_findings",
+        "dropbox_findings",
+        "gotomeeting_findings",
         "access_bundle",
     }
+    # Contoso, where she is a User, connected no service: said so, not silently skipped.
+    assert mats["google_findings"]["status"].value == "not connected"
     assert mats["crm_us_findings"]["rows_per_table"].data["users"] == 1
     assert mats["crm_eu_findings"]["rows"].value == 0
     assert mats["subject_identities"]["identities_resolved"].data["cookie_id"] >= 1
@@ -110,7 +114,13 @@ def test_client_data_request_keeps_to_the_tenant_and_stores_eu_data_in_the_eu(
     )
     assert run_fulfilment(env.defs, env.instance, record.request_id).success
     done = env.ledger.get(record.request_id)
-    assert done.result["rows_per_system"] == {"crm:eu": 1, "crm:us": 0}
+    # Her Fabrikam contact, and the three files plus her folder Fabrikam's Dropbox sync holds.
+    assert done.result["rows_per_system"] == {"crm:eu": 1, "crm:us": 0, "dropbox:eu": 4}
+    with zipfile.ZipFile(done.result["bundle"]) as zf:
+        synced = [n for n in zf.namelist() if n.startswith("files/dropbox/eu/files/")]
+        assert len(synced) == 3
+        assert any(zf.read(n).startswith(b"%PDF") for n in synced)
+        assert "not connected" in zf.read("summary.html").decode()
     assert done.result["store"] == "eu"
     assert Path(done.result["bundle"]).parent == env.settings.export_dirs["eu"]
 

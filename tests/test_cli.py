@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 
 from dsr.cli.main import app
 from dsr.democrm.planted import DEMO_EMAIL, client_id
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[DsrEnv]:
-    home = tmp_path / "home"
-    with environment(home):
-        yield make_env(home)
+    with demo_environment(tmp_path / "home") as env:
+        yield env
 
 
 def dsr(*args: str) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from dsr.ledger import RequestType, Scope, State
 from dsr.proof import verify_proof
 from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment
 
 NORTHWIND = str(client_id("Northwind Traders"))
 FABRIKAM = str(client_id("Fabrikam GmbH"))
@@ -24,9 +24,8 @@ FABRIKAM = str(client_id("Fabrikam GmbH"))
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[DsrEnv]:
-    home = tmp_path / "home"
-    with environment(home):
-        yield make_env(home)
+    with demo_environment(tmp_path / "home") as env:
+        yield env
 
 
 def us_rows(env: DsrEnv, query):  # type: ignore[no-untyped-def]
@@ -164,3 +163,34 @@ def test_rectification_corrects_every_column_of_the_field(env: DsrEnv) -> None:
     assert rectified and "+14155550199" not in json.dumps([e.details for e in rectified])
     checks = env.instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_FAILURE)
     assert checks == []
+
+
+def test_erasure_is_passed_on_to_the_clients_services(env: DsrEnv) -> None:
+    rid = erase(env, scope=Scope.CLIENT_DATA, client_id=NORTHWIND, authorization_ref="NW-DPA-1")
+    google, ids = env.services.google, env.services.google_ids
+    assert ids.maria_contact not in google.contacts
+    assert ids.tom_contact in google.contacts
+    assert ids.event_maria_organised not in google.live_events()
+    shared = google.attendees(ids.event_maria_attends)
+    assert DEMO_EMAIL not in [a.lower() for a in shared] and "tom.becker@example.net" in shared
+    assert not any(f in google.files for f in ids.maria_files)
+    assert all(f in google.files for f in ids.tom_files)
+    g2m = env.services.gotomeeting
+    assert not g2m.exists(env.services.gotomeeting_ids["maria_upcoming"])
+    assert g2m.exists(env.services.gotomeeting_ids["tom_upcoming"])
+    assert env.services.dropbox.paths() and all(
+        "maria" not in p.lower() or p.startswith("/Private") or "fabrikam.test" in p
+        for p in env.services.dropbox.paths()
+    )
+
+    proof = json.loads(Path(env.ledger.get(rid).result["proof"]).read_text())["proof"]
+    sections = {(s["system"], s["region"]): s for s in proof["systems"]}
+    assert sections[("google", "us")]["status"] == "pending"  # Gmail "other contacts"
+    assert sections[("google", "us")]["counts"]["contacts"] == {"deleted": 1}
+    assert sections[("google", "us")]["counts"]["events"] == {"deleted": 1, "redacted": 1}
+    gotomeeting = sections[("gotomeeting", "us")]
+    assert gotomeeting["counts"]["meetings"] == {"deleted": 1}
+    assert gotomeeting["pending"] and all(
+        p["status"] == "requested_from_processor" for p in gotomeeting["pending"]
+    )
+    assert sections[("dropbox", "us")]["counts"]["files"] == {"deleted": 3}

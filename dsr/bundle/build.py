@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Findings, FoundRow, Mention
-from connectors.datamap import DataMap, TableMap
+from connectors.datamap import DataMap, FileColumns, TableMap
 from dsr.bundle.manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -81,13 +81,17 @@ def _scrub(reason: object) -> str:
     return _EMAIL.sub("[e-mail address removed]", str(reason)).replace("@", "(at)")
 
 
+# Integrated-service connectors carry a file's bytes as "content" beside its "filename".
+SERVICE_FILES = FileColumns(content="content", filename="filename")
+
+
 def _export_row(
     row: FoundRow, tmap: TableMap | None, files_dir: str, entries: dict[str, bytes]
 ) -> tuple[dict[str, Any], int]:
     """The row as JSON-safe values; bytes go to their own file and the row names its path."""
     out: dict[str, Any] = {}
     written = 0
-    spec = tmap.files if tmap else None
+    spec = tmap.files if tmap else SERVICE_FILES
     for column, value in row.data.items():
         is_content = spec is not None and column == spec.content
         if is_content and isinstance(value, str):

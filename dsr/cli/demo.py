@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,17 +94,32 @@ def demo(
     if not as_json:
         console.print(f"demo person: [bold]{DEMO_EMAIL}[/] (synthetic, planted in every region)")
     from dsr.cli.requests import access
+    from dsr.ledger import Scope
 
+    northwind = str(client_id("Northwind Traders"))
+    if not as_json:
+        console.print(
+            "access request: her data as a contact of Northwind Traders (Client Data, on the "
+            "Client's instruction NW-DPA-2026-01): the us CRM plus Northwind's Google, Dropbox "
+            "and GoToMeeting (local stand-ins)"
+        )
     try:
-        access(email=[DEMO_EMAIL], as_json=as_json)
+        access(
+            email=[DEMO_EMAIL],
+            scope=Scope.CLIENT_DATA,
+            client=northwind,
+            authorization="NW-DPA-2026-01",
+            ticket="DEMO-1",
+            as_json=as_json,
+        )
     finally:
         if not as_json:
             console.print(
                 "\nnext:\n"
                 "  open the UI:      dsr ui   (then http://127.0.0.1:3000)\n"
-                f"  try it yourself:  dsr access --email {DEMO_EMAIL}\n"
-                f"  a Client's data:  dsr access --email {DEMO_EMAIL} --scope client_data "
-                f"--client {client_id('Northwind Traders')} --authorization NW-DPA-2026-01\n"
+                f"  her own account:  dsr access --email {DEMO_EMAIL}\n"
+                f"  preview erasure:  dsr erase --email {DEMO_EMAIL} --dry-run\n"
+                f"  erase, with proof: dsr erase --email {DEMO_EMAIL} --verified-by agent-1\n"
                 "  check a bundle:   dsr verify-bundle PATH",
                 soft_wrap=True,
             )
@@ -113,22 +129,26 @@ def ui(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI")] = 3000,
 ) -> None:
     """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME."""
+    from dsr.services_mode import start_services_if_standins
     from pipelines.launch import instance_for
 
+    if start_services_if_standins():
+        console.print("local stand-ins for Google, Dropbox and GoToMeeting are running (demo data)")
     settings = Settings.from_env()
     instance_for(settings)
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(REPO / "workspace.yaml"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
+    workspace = str(REPO / "workspace.yaml")
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1"]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(cmd, cwd=REPO, env=env))
+    # Its own process group, so one Ctrl-C here stops dagster dev and everything it started.
+    proc = subprocess.Popen([*cmd, "-p", str(port)], cwd=REPO, env=env, start_new_session=True)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+    raise typer.Exit(code)

@@ -10,6 +10,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from dsr.cli.output import actions_table, console, counts_table, emit_json, fail
 from dsr.intake import IntakeError, IntakeRequest, register_request
 from dsr.ledger import Ledger, RequestRecord, State
+from dsr.services_mode import start_services_if_standins
 from dsr.settings import Settings
 from resources import build_resources
 
@@ -20,6 +21,7 @@ class Session:
     """Settings, resources and the ledger of one CLI invocation."""
 
     def __init__(self) -> None:
+        self.services = start_services_if_standins()
         self.settings = Settings.from_env()
         self.settings.ensure_dirs()
         self.resources: dict[str, Any] = build_resources(self.settings)
@@ -121,6 +123,7 @@ def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
         "rows_per_system": result.get("rows_per_system", {}),
         "mentions_per_system": result.get("mentions_per_system", {}),
         "actions_per_system": result.get("actions_per_system", {}),
+        "not_searched": result.get("not_searched", {}),
         "failure_reason": record.failure_reason,
     }
     if as_json:
@@ -134,6 +137,8 @@ def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
                 counts_table(title, payload["rows_per_system"], payload["mentions_per_system"])
             )
         console.print(f"request [bold]{record.request_id}[/] ({record.type}) fulfilled")
+        for system, why in payload["not_searched"].items():
+            console.print(f"{system}: {why}")
         for key in ("bundle", "proof"):
             if payload[key]:
                 console.print(f"{key}: [bold]{payload[key]}[/]")

@@ -167,6 +167,12 @@ def _us(p: Ids) -> list[Row]:
              account="meetings@northwind.test",
              credential_ref="vault://integrations/us/northwind/gotomeeting",
              connected_by_user_id=priya, created_at=at("2020-03-03 09:10")),
+        # The demo reaches all three services in one request through Northwind; in the
+        # stand-ins this account shares the demo Dropbox folder with Fabrikam's.
+        _row("integrations", None, p, 3, client_id=northwind, kind="dropbox",
+             account="files@northwind.test",
+             credential_ref="vault://integrations/us/northwind/dropbox",
+             connected_by_user_id=priya, created_at=at("2021-01-12 09:00")),
     ]  # fmt: skip
 
 

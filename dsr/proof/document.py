@@ -24,11 +24,11 @@ from dsr.proof.canonical import DEFAULT_KDF_COST, SALT_BYTES, canonical_bytes, k
 
 FORMAT = "inextcrm-dsr-deletion-proof/1"
 ACTIONS = ("deleted", "anonymised", "redacted", "kept")
-STATUSES = ("erased", "nothing_found", "pending", "failed")
+STATUSES = ("erased", "nothing_found", "pending", "failed", "not_connected")
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _NAME = re.compile(r"\A[a-z][a-z0-9_.\-]{0,63}\Z")
 
-Status = Literal["erased", "nothing_found", "pending", "failed"]
+Status = Literal["erased", "nothing_found", "pending", "failed", "not_connected"]
 
 
 @dataclass(frozen=True)

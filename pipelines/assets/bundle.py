@@ -1,6 +1,6 @@
 """The export bundle: every region's findings assembled into one verifiable ZIP."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from dagster import (
     AssetExecutionContext,
@@ -14,6 +14,7 @@ from dagster import (
 from connectors.base import Findings
 from dsr.bundle import BundleRequest, build_bundle, verify_bundle
 from dsr.ledger import State
+from pipelines.assets.services import NOT_CONNECTED, ServiceSearch
 from pipelines.partitions import request_partitions
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
@@ -24,12 +25,15 @@ from resources.staging import StagingArea
 GROUP = "access"
 
 
-def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
+def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> AssetsDefinition:
     @asset(
         name="access_bundle",
         partitions_def=request_partitions,
         group_name=GROUP,
-        ins={f"crm_{region}_findings": AssetIn() for region in regions},
+        ins={
+            **{f"crm_{region}_findings": AssetIn() for region in regions},
+            **{f"{service}_findings": AssetIn() for service in services},
+        },
         kinds={"zip"},
         description="The person's export: data per table as JSON and CSV, attachments, "
         "mentions, an Art. 15 summary and a signed manifest.",
@@ -40,13 +44,13 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
         exports: ExportStoreResource,
         crm: CrmDatabasesResource,
         staging: StagingArea,
-        **findings_by_asset: Findings,
+        **findings_by_asset: Findings | ServiceSearch,
     ) -> MaterializeResult:
         request_id = context.partition_key
         led = ledger.ledger()
         record = led.get(request_id)
         with failing_request(context, led, request_id, "bundle assembly"):
-            findings = list(findings_by_asset.values())
+            findings, not_searched = _flatten(findings_by_asset.values())
             store, out_dir = exports.dir_for(f.region for f in findings if f.rows)
             out_dir.mkdir(parents=True, exist_ok=True)
             result = build_bundle(
@@ -62,6 +66,7 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
                 {"crm": crm.datamap()},
                 ledger.key_ring(),
                 out_dir,
+                not_searched=not_searched,
             )
             report = verify_bundle(result.path, ledger.key_ring().public_key_pem())
             if not report.ok:
@@ -77,6 +82,7 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
                     "store": store,
                     "rows_per_system": result.rows_per_system,
                     "mentions_per_system": result.mentions_per_system,
+                    "not_searched": not_searched,
                 },
             )
             # The bundle is the answer; the identities were needed only to produce it.
@@ -98,3 +104,17 @@ def access_bundle_asset(regions: Sequence[str]) -> AssetsDefinition:
         )
 
     return access_bundle
+
+
+def _flatten(values: Iterable[Findings | ServiceSearch]) -> tuple[list[Findings], dict[str, str]]:
+    """CRM findings and every service account's findings; services nobody connected, named."""
+    findings: list[Findings] = []
+    not_searched: dict[str, str] = {}
+    for value in values:
+        if isinstance(value, ServiceSearch):
+            findings += value.findings
+            if value.status == NOT_CONNECTED:
+                not_searched[value.system] = "not connected by the Clients this request reaches"
+        else:
+            findings.append(value)
+    return findings, not_searched

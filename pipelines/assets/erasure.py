@@ -20,9 +20,10 @@ from connectors.crm_erase import CrmEraser, ErasureResult
 from dsr.ledger import State
 from dsr.proof import ProofRequest, build_proof, issue_proof
 from pipelines.assets.discovery import ResolvedSubject
+from pipelines.assets.services import ServiceOutcome
 from pipelines.erasure_cleanup import purge_subject_traces
 from pipelines.partitions import request_partitions
-from pipelines.proof_sections import crm_section
+from pipelines.proof_sections import crm_section, service_sections
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
@@ -115,12 +116,15 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
     return _erase
 
 
-def deletion_proof_asset(regions: Sequence[str]) -> AssetsDefinition:
+def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> AssetsDefinition:
     @asset(
         name="deletion_proof",
         partitions_def=request_partitions,
         group_name=GROUP,
-        ins={f"crm_{region}_erasure": AssetIn() for region in regions},
+        ins={
+            **{f"crm_{region}_erasure": AssetIn() for region in regions},
+            **{f"{service}_erasure": AssetIn() for service in services},
+        },
         kinds={"json"},
         description="The signed, hash-chained deletion proof; then every trace the system kept "
         "of the person (earlier bundles, intake runs, stored identities) is removed.",
@@ -131,14 +135,18 @@ def deletion_proof_asset(regions: Sequence[str]) -> AssetsDefinition:
         proofs: ProofStoreResource,
         staging: StagingArea,
         crm: CrmDatabasesResource,
-        **results: ErasureResult,
+        **results: ErasureResult | ServiceOutcome,
     ) -> MaterializeResult:
         request_id = context.partition_key
         led = ledger.ledger()
         record = led.get(request_id)
         datamap = crm.datamap()
         with failing_request(context, led, request_id, "deletion proof"):
-            sections = [crm_section(r, datamap) for r in results.values()]
+            crm_results = [r for r in results.values() if isinstance(r, ErasureResult)]
+            sections = [crm_section(r, datamap) for r in crm_results]
+            for outcome in results.values():
+                if isinstance(outcome, ServiceOutcome):
+                    sections += service_sections(outcome)
             body = build_proof(
                 ProofRequest(
                     request_id=request_id,
@@ -162,7 +170,7 @@ def deletion_proof_asset(regions: Sequence[str]) -> AssetsDefinition:
                     "audit_seq": issued.audit_seq,
                     "rows_per_system": {
                         f"crm:{r.region}": sum(sum(a.values()) for a in r.applied.values())
-                        for r in results.values()
+                        for r in crm_results
                     },
                     "actions_per_system": {
                         f"crm:{s.region}": {

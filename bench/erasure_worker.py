@@ -1,0 +1,73 @@
+"""Run one erasure measurement in a fresh spawned process; bring back its figures and peak RSS.
+
+As ``bench.worker`` does for access: the process starts empty, so its ``VmHWM`` is its own; the
+RSS right after imports is reported beside it. (``bench.worker`` knows only the access phases,
+hence this twin.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import queue as queue_mod
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bench.worker import _status_mb
+
+Tick = Callable[[int, int, str], None]
+TARGETS = {"single": ("bench.erasure_phases", "single"), "batch": ("bench.erasure_batch", "batch")}
+
+
+def _child(name: str, spec: dict[str, Any], out: Any) -> None:
+    try:
+        start_rss = _status_mb("VmRSS")
+        # Imported here, so the RSS after imports is told apart from the phase's own.
+        module, function = TARGETS[name]
+        measure = getattr(importlib.import_module(module), function)
+        after_imports = _status_mb("VmRSS")
+
+        def tick(done: int, total: int, label: str) -> None:
+            out.put(("tick", done, total, label))
+
+        figures = measure(spec, tick)
+        peak = _status_mb("VmHWM")
+        out.put(
+            (
+                "done",
+                {
+                    **figures,
+                    "rss_start_mb": start_rss,
+                    "rss_after_imports_mb": after_imports,
+                    "rss_peak_mb": max(peak, *figures.get("peak_mb", {0: 0.0}).values()),
+                },
+            )
+        )
+    except BaseException:
+        out.put(("error", traceback.format_exc()))
+
+
+def run(name: str, spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, spec, messages), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, *rest = messages.get(timeout=0.5)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"{name} died (exit code {proc.exitcode})") from None
+                continue
+            if kind == "tick":
+                tick(*rest)
+            elif kind == "done":
+                return rest[0]
+            else:
+                raise RuntimeError(f"{name} failed:\n{rest[0]}")
+    finally:
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.kill()

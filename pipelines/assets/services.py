@@ -1,0 +1,202 @@
+"""Integrated-service assets: the same request reaches the Client's synced copies.
+
+One asset per service and request, beside the CRM regions: search (access) or erase + verify
+(erasure) in every connected account of the Clients the request reaches. A service no Client
+connected is reported "not connected", never silently skipped.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    Output,
+    asset,
+)
+
+from connectors.base import Findings
+from connectors.services import PendingWithProcessor, ServiceErasure, ServiceVerification
+from dsr.ledger import State
+from pipelines.assets.discovery import ResolvedSubject
+from pipelines.partitions import request_partitions
+from pipelines.request_state import failing_request
+from resources.crm import CrmDatabasesResource
+from resources.integrations import IntegrationsResource
+from resources.ledger import LedgerResource
+
+NOT_CONNECTED = "not connected"
+# Accounts of one service are worked on concurrently, a few at a time (each connector bounds
+# its own calls within the service's documented limits).
+ACCOUNTS_AT_ONCE = 3
+
+
+@dataclass
+class ServiceSearch:
+    system: str
+    status: str  # "searched" | "not connected"
+    accounts: list[str] = field(default_factory=list)  # account labels, never addresses
+    findings: list[Findings] = field(default_factory=list)
+
+
+@dataclass
+class ServiceOutcome:
+    system: str
+    status: str  # "erased" | "nothing_found" | "not connected"
+    accounts: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    erasures: list[ServiceErasure] = field(default_factory=list)
+    verifications: list[ServiceVerification] = field(default_factory=list)
+    account_regions: list[str] = field(default_factory=list)  # parallel to erasures
+    identities_searched: int = 0
+
+    @property
+    def pending(self) -> list[PendingWithProcessor]:
+        return [p for e in self.erasures for p in e.pending]
+
+    @property
+    def verified(self) -> bool:
+        return all(v.ok for v in self.verifications)
+
+
+# What a service connector reports, in the proof's words; "already absent" changed nothing.
+SERVICE_ACTIONS = {"deleted": "deleted", "attendee_removed": "redacted"}
+
+
+def service_changes(erasure: ServiceErasure) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for kind, actions in erasure.applied.items():
+        for action, n in actions.items():
+            word = SERVICE_ACTIONS.get(action)
+            if word and n:
+                counts.setdefault(kind, {})[word] = counts.get(kind, {}).get(word, 0) + n
+    return counts
+
+
+def _items(findings: list[Findings]) -> dict[str, int]:
+    return dict(sorted(Counter(r.ref.table for f in findings for r in f.rows).items()))
+
+
+def service_findings_asset(kind: str) -> AssetsDefinition:
+    @asset(
+        name=f"{kind}_findings",
+        partitions_def=request_partitions,
+        group_name="access",
+        ins={"subject": AssetIn("subject_identities")},
+        kinds={kind},
+        description=f"What the Clients' connected {kind} accounts hold about the person.",
+    )
+    def _findings(
+        context: AssetExecutionContext,
+        crm: CrmDatabasesResource,
+        integrations: IntegrationsResource,
+        ledger: LedgerResource,
+        subject: ResolvedSubject,
+    ) -> Output[ServiceSearch]:
+        led = ledger.ledger()
+        with failing_request(context, led, subject.request_id, f"{kind} search"):
+            accounts = integrations.accounts(crm, subject.tenants, kind)
+            identities = set(subject.identities)
+
+            def search(account):  # type: ignore[no-untyped-def]
+                return integrations.connector(account).find(identities)
+
+            with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
+                findings = list(pool.map(search, accounts))
+        status = "searched" if accounts else NOT_CONNECTED
+        labels = [a.label for a in accounts]
+        context.log.info(f"{kind}: {status}; {len(labels)} accounts; items {_items(findings)}")
+        return Output(
+            ServiceSearch(kind, status, labels, findings),
+            metadata={"status": status, "accounts": labels, "items": _items(findings)},
+        )
+
+    return _findings
+
+
+def service_erasure_asset(kind: str) -> AssetsDefinition:
+    name = f"{kind}_erasure"
+
+    @asset(
+        name=name,
+        partitions_def=request_partitions,
+        group_name="erasure",
+        ins={"subject": AssetIn("subject_identities")},
+        kinds={kind},
+        check_specs=[
+            AssetCheckSpec(
+                "nothing_left_that_should_not_be",
+                asset=name,
+                blocking=True,
+                description="A fresh search finds nothing the service's API could erase.",
+            )
+        ],
+        description=f"Pass the erasure on to the connected {kind} accounts (GDPR Art. 19); "
+        "what the API cannot erase is requested from the processor.",
+    )
+    def _erase(
+        context: AssetExecutionContext,
+        crm: CrmDatabasesResource,
+        integrations: IntegrationsResource,
+        ledger: LedgerResource,
+        subject: ResolvedSubject,
+    ) -> Iterator[Output[ServiceOutcome] | AssetCheckResult]:
+        led = ledger.ledger()
+        subject_ref = led.get(subject.request_id).subject_hash[:16]
+        with failing_request(context, led, subject.request_id, f"{kind} erasure"):
+            accounts = integrations.accounts(crm, subject.tenants, kind)
+            identities = set(subject.identities)
+
+            def erase(account):  # type: ignore[no-untyped-def]
+                connector = integrations.connector(account, subject_ref=subject_ref)
+                done = connector.erase(connector.find(identities), identities)
+                return done, connector.verify(identities)
+
+            with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
+                results = list(pool.map(erase, accounts))
+        erasures = [e for e, _ in results]
+        changed = sum(n for e in erasures for a in service_changes(e).values() for n in a.values())
+        status = NOT_CONNECTED if not accounts else ("erased" if changed else "nothing_found")
+        outcome = ServiceOutcome(
+            system=kind,
+            status=status,
+            accounts=[a.label for a in accounts],
+            regions=sorted({a.region for a in accounts}),
+            erasures=erasures,
+            verifications=[v for _, v in results],
+            account_regions=[a.region for a in accounts],
+            identities_searched=len(identities),
+        )
+        if not outcome.verified:
+            led.transition(
+                subject.request_id,
+                State.FAILED,
+                reason=f"{kind}: items its API could erase are still found after erasure",
+            )
+        context.log.info(
+            f"{kind}: {status}; {changed} items changed; {len(outcome.pending)} requested from "
+            "the processor"
+        )
+        yield Output(
+            outcome,
+            metadata={
+                "status": status,
+                "accounts": outcome.accounts,
+                "changed": changed,
+                "pending_with_processor": len(outcome.pending),
+            },
+        )
+        yield AssetCheckResult(
+            check_name="nothing_left_that_should_not_be",
+            passed=outcome.verified,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"remaining": sum(sum(v.remaining.values()) for v in outcome.verifications)},
+        )
+
+    return _erase

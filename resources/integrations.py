@@ -1,0 +1,91 @@
+"""Hands out connectors for the Integrated Services a Client connected (Google, Dropbox, GoTo).
+
+Which accounts a request reaches comes from the CRM (the data map's ``integrations`` table);
+endpoints come from settings (empty = the real services); secrets from the credential store
+(environment or a folder), never from run config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+from sqlalchemy import select
+
+from connectors.services import CredentialStore, ServiceAccount, ServiceConnector
+from connectors.sql_helpers import typed_value
+from resources.crm import CrmDatabasesResource
+
+SERVICES = ("google", "dropbox", "gotomeeting")
+GOTOMEETING_API = "https://api.getgo.com/G2M/rest"
+
+
+class IntegrationsResource(ConfigurableResource):
+    credentials_dir: str = Field(description="Folder of service credentials (vault paths)")
+    google_url: str = Field(default="", description="Google endpoint; empty = Google itself")
+    gotomeeting_url: str = Field(default=GOTOMEETING_API, description="GoToMeeting REST base")
+    dropbox_ca_file: str = Field(
+        default="", description="CA bundle to trust for a local Dropbox stand-in (tests, demo)"
+    )
+    retry_wait: float = Field(default=0.5, description="First back-off wait, in seconds")
+
+    def accounts(
+        self, crm: CrmDatabasesResource, tenants: Mapping[str, Sequence[str]], kind: str
+    ) -> list[ServiceAccount]:
+        """The connected accounts of ``kind`` of the Clients a request reaches, per region."""
+        found = []
+        for connector in crm.connectors():
+            spec = connector.datamap.integrations
+            clients = tenants.get(connector.region, ())
+            if spec is None or not clients:
+                continue
+            table = connector.table(spec.table)
+            pk = table.c[connector.datamap.tables[spec.table].primary_key]
+            tenant = table.c[spec.tenant_column]
+            query = (
+                select(pk, tenant, table.c[spec.account_column], table.c[spec.credential_column])
+                .where(table.c[spec.kind_column] == kind)
+                .where(tenant.in_([typed_value(tenant, c) for c in clients]))
+                .order_by(pk)
+            )
+            with connector.engine.connect() as conn:
+                for row in conn.execute(query):
+                    found.append(
+                        ServiceAccount(
+                            integration_id=str(row[0]),
+                            client_id=str(row[1]),
+                            region=connector.region,
+                            kind=kind,
+                            account=row[2],
+                            credential_ref=row[3],
+                        )
+                    )
+        return found
+
+    def connector(self, account: ServiceAccount, *, subject_ref: str = "") -> ServiceConnector:
+        token = CredentialStore(Path(self.credentials_dir)).secret(account.credential_ref)
+        if account.kind == "google":
+            from connectors.google import GoogleConnector
+
+            return GoogleConnector(
+                account, token, base_url=self.google_url or None, backoff=self.retry_wait
+            )
+        if account.kind == "dropbox":
+            from connectors.dropbox_files import DropboxConnector
+
+            return DropboxConnector(
+                account, token, ca_file=self.dropbox_ca_file or None, retry_wait=self.retry_wait
+            )
+        if account.kind == "gotomeeting":
+            from connectors.gotomeeting import GoToMeetingConnector
+
+            return GoToMeetingConnector(
+                account,
+                token,
+                base_url=self.gotomeeting_url,
+                backoff=self.retry_wait,
+                subject_ref=subject_ref,
+            )
+        raise ValueError(f"no connector for integrations of kind {account.kind!r}")
