@@ -1,0 +1,148 @@
+"""What the backup store knows about one backup, and the errors backups and restores raise.
+
+``BackupRecord`` is also the JSON metadata file beside each archive: times, sizes, checksums, row
+counts per table — nothing about any person. ``RestoreReport`` is what a restore hands back and
+what the CLI prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.backup_index import INDEX_FORMAT
+
+BACKUP_ID = re.compile(r"^b-([a-z0-9_]+)-(\d{8}T\d{6}Z)-([0-9a-f]{6})$")
+
+
+class BackupError(RuntimeError):
+    """A backup could not be taken, found, trusted or restored; the message says which and why."""
+
+
+class BackupNotFound(BackupError, LookupError):
+    pass
+
+
+class BackupCorrupt(BackupError):
+    """An archive or index whose checksum no longer matches its metadata: never restored."""
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    backup_id: str
+    region: str
+    backend: str
+    created_at: datetime
+    expires_at: datetime
+    archive: Path
+    index: Path
+    size: int
+    sha256: str
+    index_entries: int
+    index_sha256: str
+    key_id: str
+    datamap: str
+    tables: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.archive.with_name(f"{self.backup_id}.json")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backup_id": self.backup_id,
+            "region": self.region,
+            "backend": self.backend,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "archive": self.archive.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "index": {
+                "file": self.index.name,
+                "format": INDEX_FORMAT,
+                "entries": self.index_entries,
+                "sha256": self.index_sha256,
+                "hash_key_id": self.key_id,
+            },
+            "datamap": self.datamap,
+            "tables": self.tables,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path) -> BackupRecord:
+        return cls(
+            backup_id=data["backup_id"],
+            region=data["region"],
+            backend=data["backend"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+            archive=folder / data["archive"],
+            index=folder / data["index"]["file"],
+            size=int(data["size"]),
+            sha256=data["sha256"],
+            index_entries=int(data["index"]["entries"]),
+            index_sha256=data["index"]["sha256"],
+            key_id=data["index"]["hash_key_id"],
+            datamap=data["datamap"],
+            tables={k: int(v) for k, v in data["tables"].items()},
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RestoreRefused(BackupError):
+    """The target already holds a database, or does not fit the backup; nothing was changed."""
+
+
+class RestoreFailed(BackupError):
+    """Restored, but an erasure could not be re-applied: the target was made unusable."""
+
+    def __init__(self, message: str, report: RestoreReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ReappliedErasure:
+    request_id: str
+    scope: str
+    client_id: str | None
+    # identity kind -> values recognised in the restored copy by their keyed hash
+    recovered: dict[str, int]
+    rows_changed: int
+    verified: bool
+
+
+@dataclass
+class RestoreReport:
+    backup_id: str
+    region: str
+    backend: str
+    target: str
+    tombstones_considered: int = 0
+    reapplied: list[ReappliedErasure] = field(default_factory=list)
+    usable: bool = False
+    error: str = ""
+
+    @property
+    def tombstones_reapplied(self) -> int:
+        return len(self.reapplied)
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(r.rows_changed for r in self.reapplied)
+
+    @property
+    def verification_ok(self) -> bool:
+        return all(r.verified for r in self.reapplied)

@@ -1,0 +1,269 @@
+"""Restore a backup, re-apply every erasure recorded since it was taken, and only then hand it over.
+
+A backup taken before an erasure still holds the person (policy 12 keeps backups one month, and
+they are "beyond use" only as long as nobody restores them without the erasures). ``restore``:
+
+1. checks the archive and index against their sha256 (a tampered backup is refused, the target
+   untouched);
+2. restores into the target, which must not hold a database yet — SQLite: gunzip to a hidden
+   ``.<region>.sqlite.restoring`` in the target folder; PostgreSQL: ``pg_restore`` in one
+   transaction into an empty database, with a ``dsr_restore_status`` row saying 'restoring';
+3. for every tombstone recorded since the snapshot (``connectors.tombstones``): recognises the
+   person in the restored copy by hash matching, then runs the same discovery and erasure a live
+   request runs, with the tombstone's scope and client;
+4. only when every re-applied erasure verified: SQLite renames the file to ``<region>.sqlite``;
+   PostgreSQL marks the status row 'usable'.
+
+Any failure makes the target unusable on purpose: the SQLite file is deleted; the PostgreSQL
+tables are dropped and the status row says 'unusable' and why. A process killed half-way leaves a
+hidden ``.restoring`` file or a 'restoring' status, never a database that looks fine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from connectors.backup_index import DIGEST_BYTES, IdentityIndex, key_id, scan_identities
+from connectors.backup_pg import mark, quarantine, run_pg_tool, user_tables
+from connectors.backup_record import (
+    BackupCorrupt,
+    BackupError,
+    BackupNotFound,
+    BackupRecord,
+    ReappliedErasure,
+    RestoreFailed,
+    RestoreRefused,
+    RestoreReport,
+)
+from connectors.backup_store import BackupStore
+from connectors.base import Identity
+from connectors.crm_erase import CrmEraser
+from connectors.crm_sql import CrmSqlConnector
+from connectors.datamap import DataMap
+from connectors.tombstones import Tombstone, Tombstones
+
+EraserFactory = Callable[[CrmSqlConnector], CrmEraser]
+# Erasures up to this long before the snapshot are re-applied too: the CRM host's clock and the
+# clock that stamped the tombstone may disagree, and re-applying an erasure changes nothing twice.
+CLOCK_MARGIN = timedelta(hours=1)
+
+
+def restore(
+    store: BackupStore,
+    backup_id: str,
+    target: str,
+    datamap: DataMap,
+    tombstones: Tombstones,
+    eraser_factory: EraserFactory,
+) -> RestoreReport:
+    """Restore ``backup_id`` into ``target``: a folder (SQLite) or a database URL (PostgreSQL)."""
+    record = store.get(backup_id)
+    store.verify(record)
+    due = tombstones.since(record.created_at - CLOCK_MARGIN)
+    # Hashes under another key would match nothing, and the copy would come back unerased.
+    current = key_id(tombstones.keys)
+    foreign = [t.request_id for t in due if t.key_id != current]
+    if record.key_id != current or foreign:
+        raise RestoreRefused(
+            f"the index of {record.backup_id} or tombstones {', '.join(foreign) or '-'} were "
+            "made with another hash key: erasures could not be re-applied"
+        )
+    label = make_url(target).render_as_string(hide_password=True) if "://" in target else target
+    report = RestoreReport(record.backup_id, record.region, record.backend, label, len(due))
+    job = _Job(store, record, datamap, tombstones, due, eraser_factory, report)
+    if record.backend == "sqlite":
+        job.into_folder(target)
+    else:
+        job.into_postgres(target)
+    return report
+
+
+@dataclass
+class _Job:
+    store: BackupStore
+    record: BackupRecord
+    datamap: DataMap
+    tombstones: Tombstones
+    due: list[Tombstone]
+    eraser_factory: EraserFactory
+    report: RestoreReport
+
+    def into_folder(self, target: str) -> None:
+        if "://" in target:
+            raise RestoreRefused("a SQLite backup restores into a folder, not a database URL")
+        folder = Path(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{self.record.region}.sqlite"
+        if final.exists():
+            raise RestoreRefused(f"{final} exists: a restore never overwrites a database")
+        work = folder / f".{self.record.region}.sqlite.restoring"
+        _remove_sqlite(work)  # left by a restore that was killed: never usable anyway
+        self.report.target = str(final)
+        engine = _sqlite_engine(work)
+        try:
+            fd = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out, gzip.open(self.record.archive, "rb") as gz:
+                shutil.copyfileobj(gz, out, 1 << 20)
+            self._reapply(engine)
+            engine.dispose()
+            # A hard link, not a rename: it fails rather than replace a database that appeared
+            # in the target meanwhile.
+            os.link(work, final)
+        except BaseException as exc:
+            engine.dispose()
+            _remove_sqlite(work)
+            if isinstance(exc, Exception):
+                raise self._failed(exc) from exc
+            raise
+        _remove_sqlite(work)
+        self.report.usable = True
+
+    def into_postgres(self, url: str) -> None:
+        if make_url(url).get_backend_name() != "postgresql":
+            raise RestoreRefused("a PostgreSQL backup restores into a postgresql:// database URL")
+        self.report.target = make_url(url).render_as_string(hide_password=True)
+        engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+        try:
+            existing = user_tables(engine)
+            if existing:
+                raise RestoreRefused(
+                    f"the target database has {len(existing)} tables: a restore never "
+                    "overwrites a database"
+                )
+            mark(engine, self.record.backup_id, "restoring")
+            try:
+                run_pg_tool(
+                    "pg_restore",
+                    ["--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges"],
+                    url,
+                    self.store.pg_bin_dir,
+                    positional=[str(self.record.archive)],
+                )
+                self._reapply(engine)
+            except Exception as exc:
+                failure = self._failed(exc)
+                try:
+                    quarantine(engine, self.record.backup_id, self.report.error)
+                except Exception as again:
+                    failure = RestoreFailed(
+                        f"{failure}; dropping the restored tables failed too "
+                        f"({type(again).__name__}): the status row still says 'restoring'",
+                        self.report,
+                    )
+                raise failure from exc
+            mark(engine, self.record.backup_id, "usable", _summary(self.report))
+            self.report.usable = True
+        finally:
+            engine.dispose()
+
+    def _reapply(self, engine: Engine) -> None:
+        connector = CrmSqlConnector(
+            self.record.region,
+            engine,
+            self.datamap,
+            default_phone_region=self.store.default_phone_region,
+        )
+        # The data map must describe the copy, or no erasure could ever be applied to it.
+        connector.validate()
+        # The index says which tombstoned people are in this backup at all; the others need no
+        # scan. Its checksum was verified with the archive's.
+        index = IdentityIndex(self.record.index)
+        hits = index.contains(bytes.fromhex(h)[:DIGEST_BYTES] for t in self.due for h in t.hashes)
+        present = [
+            t for t in self.due if any(bytes.fromhex(h)[:DIGEST_BYTES] in hits for h in t.hashes)
+        ]
+        if not present:
+            return
+        owners: dict[str, list[Tombstone]] = defaultdict(list)
+        for stone in present:
+            for digest in stone.hashes:
+                owners[digest].append(stone)
+        recovered: dict[str, set[Identity]] = defaultdict(set)
+        with engine.connect() as conn:
+            for _, ident in scan_identities(conn, self.datamap, self.store.default_phone_region):
+                for stone in owners.get(self.tombstones.digest(ident), ()):
+                    recovered[stone.request_id].add(ident)
+        eraser = self.eraser_factory(connector)
+        missing = [t.request_id for t in present if not recovered.get(t.request_id)]
+        if missing:
+            raise BackupError(f"the index and the archive disagree on {', '.join(missing)}")
+        for stone in present:
+            key, ids = stone.request_id, recovered[stone.request_id]
+            findings = connector.find({key: ids}, scope=stone.scope, client_id=stone.client_id)
+            result = eraser.erase(findings[key], ids, scope=stone.scope, client_id=stone.client_id)
+            self.report.reapplied.append(
+                ReappliedErasure(
+                    request_id=key,
+                    scope=stone.scope,
+                    client_id=stone.client_id,
+                    recovered=dict(sorted(Counter(i.kind for i in ids).items())),
+                    rows_changed=result.changed,
+                    verified=result.verification.ok,
+                )
+            )
+        if not self.report.verification_ok:
+            failed = [r.request_id for r in self.report.reapplied if not r.verified]
+            raise BackupError(f"re-applied erasures did not verify: {', '.join(failed)}")
+
+    def _failed(self, exc: Exception) -> RestoreFailed:
+        # A database error's text can quote row values; its class name cannot.
+        cause = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else str(exc)
+        self.report.usable = False
+        self.report.error = f"{type(exc).__name__}: {cause}"
+        return RestoreFailed(
+            f"restore of {self.record.backup_id} made unusable: {self.report.error}", self.report
+        )
+
+
+def _summary(report: RestoreReport) -> str:
+    return (
+        f"{report.tombstones_reapplied} of {report.tombstones_considered} erasures re-applied, "
+        f"{report.rows_changed} rows changed, verified"
+    )
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        # Re-erased values must not linger in free pages of the copy either.
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.close()
+
+    return engine
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+__all__ = [
+    "BackupCorrupt",
+    "BackupError",
+    "BackupNotFound",
+    "BackupRecord",
+    "BackupStore",
+    "ReappliedErasure",
+    "RestoreFailed",
+    "RestoreRefused",
+    "RestoreReport",
+    "Tombstone",
+    "Tombstones",
+    "restore",
+]

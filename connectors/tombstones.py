@@ -1,0 +1,205 @@
+"""Tombstones: the erasures a restored backup must re-apply, kept outside every backup.
+
+A backup taken before an erasure still holds the person until it expires. If it is ever
+restored, the erasure must be applied again before the copy is used. To do that a tombstone has
+to let restore *find* the person in the restored database — without keeping the person's
+identities, which is exactly what the erasure took away.
+
+So a tombstone keeps only keyed hashes (HMAC-SHA256 under the hash key, ``KeyRing.keyed_hash``)
+of the person's normalised identities, never a plain or decryptable value. Restore scans every
+identity value of the restored database (``backup_index.scan_identities``), hashes each one the
+same way, and where a hash is tombstoned the value in front of it *is* the person's identity
+again, read from the very copy that still holds it. Discovery and erasure then run with it as
+for a live request. A person absent from the restored copy is never recovered, and nothing about
+them is learned.
+
+What is kept about an erased person, per erasure request: the request id, the scope and client
+id the erasure ran with, when it ran and when it was recorded, and the sorted list of keyed
+hashes. The hashes reveal nothing without the hash key, but whoever holds the key can test a
+guessed e-mail address against them: they are pseudonymous data, kept only as long as a backup
+older than the erasure exists (``purge_before``, run by the expiry job), and protected like the
+key. Losing or rotating the hash key makes every tombstone unmatchable (and every backup index
+unreadable): restores would then come back without the erasures, so the key must be rotated
+only together with new backups and tombstones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    select,
+)
+from sqlalchemy.engine import Engine, Row
+
+from connectors.backup_index import key_id
+from connectors.base import Identity
+from connectors.crm_sql import SCOPES
+from dsr.keys import KeyRing
+
+metadata = MetaData()
+tombstones_table = Table(
+    "dsr_tombstones",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("scope", String(32), nullable=False),
+    Column("client_id", String(64)),
+    Column("erased_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # Which hash key made the hashes (backup_index.key_id): a restore refuses to match hashes
+    # made under another key, since that would silently recognise nobody.
+    Column("key_id", String(32), nullable=False),
+    # JSON list of hex keyed hashes, sorted: the order identities were given in says nothing.
+    Column("hashes", Text, nullable=False),
+)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        # Read back from SQLite, which keeps no zone: everything is written in UTC.
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must carry a time zone (a naive time is ambiguous)")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    request_id: str
+    scope: str
+    client_id: str | None
+    erased_at: datetime
+    recorded_at: datetime
+    hashes: frozenset[str]
+    key_id: str
+
+    def __repr__(self) -> str:
+        return f"Tombstone({self.request_id}, {self.scope}, {len(self.hashes)} hashes)"
+
+
+class Tombstones:
+    """The suppression list: in the ledger database or any other SQLAlchemy URL."""
+
+    def __init__(self, url: str | Engine, keys: KeyRing) -> None:
+        if isinstance(url, Engine):
+            self.engine = url
+        elif url.startswith("sqlite"):
+            self.engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        self.keys = keys
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def digest(self, ident: Identity) -> str:
+        return self.keys.keyed_hash(ident.kind, ident.value)
+
+    def record(
+        self,
+        request_id: str,
+        identities: set[Identity],
+        scope: str,
+        client_id: str | None,
+        erased_at: datetime,
+    ) -> Tombstone:
+        """Record (or, for a re-run of the same request, widen) the tombstone of an erasure.
+
+        Call it after the erasure committed: ``erased_at`` then never precedes a backup that
+        still held the person. A re-run keeps the later time, so backups taken between two
+        attempts are covered too.
+        """
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        if scope == "client_data" and not client_id:
+            raise ValueError("a client_data erasure needs the client id it ran in")
+        if not identities:
+            raise ValueError("a tombstone needs at least one identity")
+        hashes = {self.digest(i) for i in identities}
+        when = _aware(erased_at, "erased_at")
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(tombstones_table).where(tombstones_table.c.request_id == request_id)
+            ).first()
+            if row is not None:
+                if row.key_id != key_id(self.keys):
+                    raise ValueError(f"tombstone {request_id} was recorded under another hash key")
+                hashes |= set(json.loads(row.hashes))
+                when = max(when, _utc(row.erased_at))
+                conn.execute(
+                    delete(tombstones_table).where(tombstones_table.c.request_id == request_id)
+                )
+            stone = Tombstone(
+                request_id=request_id,
+                scope=scope,
+                client_id=str(client_id) if client_id is not None else None,
+                erased_at=when,
+                recorded_at=datetime.now(UTC),
+                hashes=frozenset(hashes),
+                key_id=key_id(self.keys),
+            )
+            conn.execute(
+                tombstones_table.insert().values(
+                    request_id=stone.request_id,
+                    scope=stone.scope,
+                    client_id=stone.client_id,
+                    erased_at=stone.erased_at,
+                    recorded_at=stone.recorded_at,
+                    hashes=json.dumps(sorted(stone.hashes)),
+                    key_id=stone.key_id,
+                )
+            )
+        return stone
+
+    def get(self, request_id: str) -> Tombstone | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tombstones_table).where(tombstones_table.c.request_id == request_id)
+            ).first()
+        return self._tombstone(row) if row is not None else None
+
+    def since(self, timestamp: datetime) -> list[Tombstone]:
+        """Erasures that ran at or after ``timestamp``, oldest first."""
+        query = (
+            select(tombstones_table)
+            .where(tombstones_table.c.erased_at >= _aware(timestamp, "timestamp"))
+            .order_by(tombstones_table.c.erased_at, tombstones_table.c.request_id)
+        )
+        with self.engine.connect() as conn:
+            return [self._tombstone(row) for row in conn.execute(query)]
+
+    def purge_before(self, timestamp: datetime) -> int:
+        """Forget erasures older than ``timestamp`` (the oldest remaining backup, less a margin)."""
+        query = delete(tombstones_table).where(
+            tombstones_table.c.erased_at < _aware(timestamp, "timestamp")
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount or 0)
+
+    @staticmethod
+    def _tombstone(row: Row[Any]) -> Tombstone:
+        return Tombstone(
+            request_id=row.request_id,
+            scope=row.scope,
+            client_id=row.client_id,
+            erased_at=_utc(row.erased_at),
+            recorded_at=_utc(row.recorded_at),
+            hashes=frozenset(json.loads(row.hashes)),
+            key_id=row.key_id,
+        )
