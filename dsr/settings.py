@@ -31,6 +31,7 @@ class Settings:
     staging_dir: Path
     proofs_dir: Path
     credentials_dir: Path
+    backups_dir: Path
     dagster_home: Path
     executor: str = "in_process"
     default_phone_region: str = "US"
@@ -38,6 +39,7 @@ class Settings:
     google_url: str = ""
     gotomeeting_url: str = "https://api.getgo.com/G2M/rest"
     dropbox_ca_file: str = ""
+    backup_retention_days: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +69,7 @@ class Settings:
             staging_dir=Path(_env("DSR_STAGING_DIR") or base / "staging"),
             proofs_dir=Path(_env("DSR_PROOFS_DIR") or base / "proofs"),
             credentials_dir=Path(_env("DSR_CREDENTIALS_DIR") or base / "credentials"),
+            backups_dir=Path(_env("DSR_BACKUPS_DIR") or base / "backups"),
             dagster_home=Path(_env("DAGSTER_HOME") or base / "dagster"),
             executor=_env("DSR_EXECUTOR", "in_process") or "in_process",
             default_phone_region=(_env("DSR_PHONE_REGION", "US") or "US").upper(),
@@ -74,6 +77,7 @@ class Settings:
             google_url=_env("DSR_GOOGLE_URL", "") or "",
             gotomeeting_url=_env("DSR_GOTOMEETING_URL") or "https://api.getgo.com/G2M/rest",
             dropbox_ca_file=_env("DSR_DROPBOX_CA", "") or "",
+            backup_retention_days=int(_env("DSR_BACKUP_RETENTION_DAYS", "30") or 30),
         )
 
     def ensure_dirs(self) -> None:

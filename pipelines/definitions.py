@@ -8,6 +8,13 @@ from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
 from pipelines.assets.rectification import crm_rectification_asset, rectification_record_asset
 from pipelines.assets.services import service_erasure_asset, service_findings_asset
+from pipelines.backups import (
+    backup_job,
+    backup_schedule,
+    crm_backup_asset,
+    expire_backups_job,
+    expire_backups_schedule,
+)
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
@@ -19,6 +26,7 @@ from resources.integrations import SERVICES
 def build_definitions(settings: Settings) -> Definitions:
     regions = list(settings.regions)
     fulfilment = request_jobs(settings.executor)
+    backups = backup_job()
     return Definitions(
         assets=[
             subject_identities,
@@ -30,9 +38,11 @@ def build_definitions(settings: Settings) -> Definitions:
             deletion_proof_asset(regions, SERVICES),
             *(crm_rectification_asset(region) for region in regions),
             rectification_record_asset(regions),
+            *(crm_backup_asset(region) for region in regions),
         ],
         asset_checks=[access_bundle_matches_manifest],
-        jobs=[*fulfilment, *INTAKE_JOB_DEFS],
+        jobs=[*fulfilment, *INTAKE_JOB_DEFS, backups, expire_backups_job],
+        schedules=[backup_schedule(backups), expire_backups_schedule],
         sensors=[pending_requests_sensor(fulfilment), failed_runs_sensor(fulfilment)],
         resources=build_resources(settings),
     )

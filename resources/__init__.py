@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsr.settings import Settings
+from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
 from resources.integrations import IntegrationsResource
@@ -28,6 +29,13 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             default_region=settings.regions[0],
         ),
         "proofs": ProofStoreResource(proofs_dir=str(settings.proofs_dir)),
+        "backups": BackupsResource(
+            backups_dir=str(settings.backups_dir),
+            retention_days=settings.backup_retention_days,
+            ledger_url=settings.ledger_url,
+            keys_dir=str(settings.keys_dir),
+            default_phone_region=settings.default_phone_region,
+        ),
         "integrations": IntegrationsResource(
             credentials_dir=str(settings.credentials_dir),
             google_url=settings.google_url,
@@ -40,6 +48,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
 
 
 __all__ = [
+    "BackupsResource",
     "CrmDatabasesResource",
     "EncryptedStagingIOManager",
     "ExportStoreResource",

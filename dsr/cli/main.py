@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dsr.cli import demo, requests, verify
+from dsr.cli import backups, demo, requests, verify
 
 app = typer.Typer(
     help="Data-subject request fulfilment for iNextCRM.",
@@ -22,6 +22,8 @@ for name, command in (
     ("verify-bundle", verify.verify_bundle),
     ("verify-proof", verify.verify_proof),
     ("public-key", verify.public_key),
+    ("backup", backups.backup),
+    ("restore-backup", backups.restore_backup),
     ("seed", demo.seed),
     ("demo", demo.demo),
     ("ui", demo.ui),

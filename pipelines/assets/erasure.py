@@ -25,6 +25,7 @@ from pipelines.erasure_cleanup import purge_subject_traces
 from pipelines.partitions import request_partitions
 from pipelines.proof_sections import crm_section, service_sections
 from pipelines.request_state import failing_request
+from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 from resources.proofs import ProofStoreResource
@@ -135,6 +136,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
         proofs: ProofStoreResource,
         staging: StagingArea,
         crm: CrmDatabasesResource,
+        backups: BackupsResource,
         **results: ErasureResult | ServiceOutcome,
     ) -> MaterializeResult:
         request_id = context.partition_key
@@ -143,6 +145,13 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
         datamap = crm.datamap()
         with failing_request(context, led, request_id, "deletion proof"):
             crm_results = [r for r in results.values() if isinstance(r, ErasureResult)]
+            identities = led.identities(request_id)
+            # Restores re-apply this erasure from its tombstone; backups still holding the
+            # person are named in the proof with the date they expire.
+            backups.tombstones().record(
+                request_id, identities, str(record.scope), record.client_id, datetime.now(UTC)
+            )
+            holding = backups.store().holding(identities)
             sections = [crm_section(r, datamap) for r in crm_results]
             for outcome in results.values():
                 if isinstance(outcome, ServiceOutcome):
@@ -157,8 +166,17 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                     due_at=record.due_at,
                     completed_at=datetime.now(UTC),
                 ),
-                led.identities(request_id),
+                identities,
                 sections,
+                pending=[
+                    {
+                        "system": "backups",
+                        "what": f"snapshot {b.backup_id} of the {b.region} CRM",
+                        "status": "expires",
+                        "expires_at": b.expires_at.isoformat(),
+                    }
+                    for b in holding
+                ],
             )
             issued = issue_proof(body, ledger.key_ring(), led, proofs.folder())
             led.transition(
@@ -168,6 +186,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                     "proof": str(issued.path),
                     "proof_sha256": issued.sha256,
                     "audit_seq": issued.audit_seq,
+                    "backups_holding": [b.backup_id for b in holding],
                     "rows_per_system": {
                         f"crm:{r.region}": sum(sum(a.values()) for a in r.applied.values())
                         for r in crm_results
