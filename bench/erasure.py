@@ -90,7 +90,7 @@ def _specs(cast: Cast, kind: str) -> dict[str, Any]:
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, admin_url: str | None, progress: Progress):
+    def __init__(self, args: argparse.Namespace, admin_url: str | None, progress: Progress) -> None:
         self.args, self.admin_url, self.progress = args, admin_url, progress
         self.backend = "postgresql" if admin_url else "sqlite"
 
@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         "singles": args.singles,
         "seed": args.seed,
         "verify_sample": args.verify_sample,
+        "physical_note": "on SQLite every mode is a WAL checkpoint (TRUNCATE): run once, keyed "
+        "by the first --physical mode",
         "peak_rss": "VmHWM of a fresh spawned process, reset (clear_refs 5) before each phase",
         "sizes": {},
     }
