@@ -115,7 +115,7 @@ def demo(
     finally:
         if not as_json:
             console.print(
-                "\nnext:\n"
+                "\nnext (dsr is .venv/bin/dsr; `source .venv/bin/activate` puts it on PATH):\n"
                 "  open the UI:      dsr ui   (then http://127.0.0.1:3000)\n"
                 f"  her own account:  dsr access --email {DEMO_EMAIL}\n"
                 f"  preview erasure:  dsr erase --email {DEMO_EMAIL} --dry-run\n"
