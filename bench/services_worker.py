@@ -1,0 +1,73 @@
+"""Run one service measurement in a fresh, spawned process; bring back its figures and peak RSS.
+
+As ``bench.worker`` does for the CRM phases (peak = ``VmHWM`` of that process, with the RSS after
+imports and after seeding beside it), but for ``bench.services_runs``: a fresh process per run is
+also what the Dropbox SDK needs, as it fixes its API hosts at its first import. ``bench.worker``
+itself is not imported in the child: its phases pull in the CRM stack and would inflate the RSS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+Tick = Callable[[int, int, str], None]
+
+
+def status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # reported in kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _child(spec: dict[str, Any], out: Any) -> None:
+    try:
+        from bench.services_runs import RUNS  # imported here: counted in rss_start
+
+        start_rss = status_mb("VmRSS")
+        seeded_rss: list[float] = []
+
+        def tick(done: int, total: int, label: str) -> None:
+            if label.startswith("export") and not seeded_rss:
+                seeded_rss.append(status_mb("VmRSS"))
+            out.put(("tick", done, total, label))
+
+        figures = RUNS[spec["service"]](spec, tick)
+        figures |= {
+            "rss_start_mb": start_rss,
+            "rss_seeded_mb": (seeded_rss or [0.0])[0],
+            "rss_peak_mb": status_mb("VmHWM"),
+        }
+        out.put(("done", figures))
+    except BaseException:
+        out.put(("error", traceback.format_exc()))
+
+
+def run(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(spec, messages), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, *rest = messages.get(timeout=0.5)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"run {spec} died (exit code {proc.exitcode})") from None
+                continue
+            if kind == "tick":
+                tick(*rest)
+            elif kind == "done":
+                return rest[0]
+            else:
+                raise RuntimeError(f"run {spec['service']} failed:\n{rest[0]}")
+    finally:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
