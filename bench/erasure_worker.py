@@ -8,12 +8,11 @@ hence this twin.)
 from __future__ import annotations
 
 import importlib
-import multiprocessing as mp
-import queue as queue_mod
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+from bench.child import run_child
 from bench.worker import _status_mb
 
 Tick = Callable[[int, int, str], None]
@@ -49,25 +48,4 @@ def _child(name: str, spec: dict[str, Any], out: Any) -> None:
 
 
 def run(name: str, spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    messages = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, spec, messages), daemon=True)
-    proc.start()
-    try:
-        while True:
-            try:
-                kind, *rest = messages.get(timeout=0.5)
-            except queue_mod.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError(f"{name} died (exit code {proc.exitcode})") from None
-                continue
-            if kind == "tick":
-                tick(*rest)
-            elif kind == "done":
-                return rest[0]
-            else:
-                raise RuntimeError(f"{name} failed:\n{rest[0]}")
-    finally:
-        proc.join(timeout=60)
-        if proc.is_alive():
-            proc.kill()
+    return run_child(_child, (name, spec), name, tick, join_timeout=60)

@@ -8,11 +8,11 @@ itself is not imported in the child: its phases pull in the CRM stack and would 
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue as queue_mod
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from bench.child import run_child
 
 Tick = Callable[[int, int, str], None]
 
@@ -49,25 +49,4 @@ def _child(spec: dict[str, Any], out: Any) -> None:
 
 
 def run(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    messages = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(spec, messages), daemon=True)
-    proc.start()
-    try:
-        while True:
-            try:
-                kind, *rest = messages.get(timeout=0.5)
-            except queue_mod.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError(f"run {spec} died (exit code {proc.exitcode})") from None
-                continue
-            if kind == "tick":
-                tick(*rest)
-            elif kind == "done":
-                return rest[0]
-            else:
-                raise RuntimeError(f"run {spec['service']} failed:\n{rest[0]}")
-    finally:
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
+    return run_child(_child, (spec,), f"run {spec['service']}", tick)

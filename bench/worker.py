@@ -8,13 +8,12 @@ from the interpreter and the libraries.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue as queue_mod
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from bench import phases, plans
+from bench.child import Tick, run_child
 
 PHASES: dict[str, Callable[[dict[str, Any], phases.Tick], dict[str, Any]]] = {
     "single": phases.single,
@@ -23,7 +22,6 @@ PHASES: dict[str, Callable[[dict[str, Any], phases.Tick], dict[str, Any]]] = {
     "mentions": phases.mentions,
     "plans": plans.plans,
 }
-Tick = Callable[[int, int, str], None]
 
 
 def _status_mb(field: str) -> float:
@@ -49,25 +47,4 @@ def _child(name: str, spec: dict[str, Any], out: Any) -> None:
 
 
 def run(name: str, spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    messages = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, spec, messages), daemon=True)
-    proc.start()
-    try:
-        while True:
-            try:
-                kind, *rest = messages.get(timeout=0.5)
-            except queue_mod.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError(f"phase {name} died (exit code {proc.exitcode})") from None
-                continue
-            if kind == "tick":
-                tick(*rest)
-            elif kind == "done":
-                return rest[0]
-            else:
-                raise RuntimeError(f"phase {name} failed:\n{rest[0]}")
-    finally:
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
+    return run_child(_child, (name, spec), f"phase {name}", tick)
