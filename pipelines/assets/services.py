@@ -8,6 +8,7 @@ connected is reported "not connected", never silently skipped.
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -22,7 +23,12 @@ from dagster import (
 )
 
 from connectors.base import Findings
-from connectors.services import PendingWithProcessor, ServiceErasure, ServiceVerification
+from connectors.services import (
+    PendingWithProcessor,
+    ServiceConnector,
+    ServiceErasure,
+    ServiceVerification,
+)
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.partitions import request_partitions
@@ -79,6 +85,17 @@ def service_changes(erasure: ServiceErasure) -> dict[str, dict[str, int]]:
     return counts
 
 
+@contextmanager
+def closing_connector(connector: ServiceConnector) -> Iterator[ServiceConnector]:
+    """Release a connector's HTTP client (GoToMeeting keeps one) whatever happens."""
+    try:
+        yield connector
+    finally:
+        close = getattr(connector, "close", None)
+        if callable(close):
+            close()
+
+
 def _items(findings: list[Findings]) -> dict[str, int]:
     return dict(sorted(Counter(r.ref.table for f in findings for r in f.rows).items()))
 
@@ -105,7 +122,8 @@ def service_findings_asset(kind: str) -> AssetsDefinition:
             identities = set(subject.identities)
 
             def search(account):  # type: ignore[no-untyped-def]
-                return integrations.connector(account).find(identities)
+                with closing_connector(integrations.connector(account)) as connector:
+                    return connector.find(identities)
 
             with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
                 findings = list(pool.map(search, accounts))
@@ -154,9 +172,11 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
             identities = set(subject.identities)
 
             def erase(account):  # type: ignore[no-untyped-def]
-                connector = integrations.connector(account, subject_ref=subject_ref)
-                done = connector.erase(connector.find(identities), identities)
-                return done, connector.verify(identities)
+                with closing_connector(
+                    integrations.connector(account, subject_ref=subject_ref)
+                ) as connector:
+                    done = connector.erase(connector.find(identities), identities)
+                    return done, connector.verify(identities)
 
             with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
                 results = list(pool.map(erase, accounts))
