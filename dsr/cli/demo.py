@@ -140,7 +140,9 @@ def ui(
     workspace = str(REPO / "workspace.yaml")
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1"]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    # Its own process group, so one Ctrl-C here stops dagster dev and everything it started.
+    # Its own process group, so one Ctrl-C (or a TERM) here stops dagster dev and all it started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen([*cmd, "-p", str(port)], cwd=REPO, env=env, start_new_session=True)
     try:
         code = proc.wait()
@@ -152,3 +154,7 @@ def ui(
             os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait()
     raise typer.Exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
