@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +67,14 @@ def test_a_restore_into_an_occupied_target_is_refused(env: DsrEnv, tmp_path: Pat
     dsr("restore-backup", us_backup, "--target", str(target))
     again = runner.invoke(app, ["restore-backup", us_backup, "--target", str(target)])
     assert again.exit_code == 2 and "refused or failed" in again.stderr
+
+
+def test_an_access_bundle_names_the_backups_holding_her(env: DsrEnv) -> None:
+    taken = {b["backup_id"] for b in dsr("backup")["backups"]}
+    access = dsr("access", "--email", DEMO_EMAIL)
+    with zipfile.ZipFile(access["bundle"]) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        summary = zf.read("summary.html").decode()
+    # She is in both regions' CRMs, so both snapshots hold her; nothing was restored for it.
+    assert {b["backup_id"] for b in manifest["backups"]} == taken
+    assert all(b["backup_id"] in summary for b in manifest["backups"])

@@ -230,7 +230,10 @@ def build_bundle(
     *,
     generated_at: datetime | None = None,
     not_searched: Mapping[str, str] = {},
+    backups: Sequence[Mapping[str, str]] = (),
 ) -> BundleResult:
+    """``backups``: the snapshots that hold the person ({backup_id, region, expires_at}),
+    answered from their identity indexes; nothing is restored for it."""
     if not _REQUEST_ID.fullmatch(request.request_id):
         raise ValueError(
             "request_id must be 1-128 letters, digits, '.', '_' or '-' (it names the bundle file)"
@@ -238,7 +241,8 @@ def build_bundle(
     when = utc(generated_at or datetime.now(UTC)).replace(microsecond=0)
     entries: dict[str, bytes] = {}
     systems = [_export_system(f, datamaps.get(f.system), entries) for f in _merge(findings)]
-    summary = render_summary(request, systems, datamaps, not_searched, when)
+    held_in = sorted(({**b} for b in backups), key=lambda b: (b["expires_at"], b["backup_id"]))
+    summary = render_summary(request, systems, datamaps, not_searched, when, held_in)
     entries[SUMMARY_NAME] = summary.encode("utf-8")
     searched: dict[str, list[str]] = defaultdict(list)
     for sysx in systems:
@@ -257,6 +261,7 @@ def build_bundle(
         "searched": {s: sorted(set(regions)) for s, regions in searched.items()},
         "systems": [_system_manifest(s, datamaps.get(s.system)) for s in systems],
         "not_searched": {str(s): _scrub(r) for s, r in not_searched.items()},
+        "backups": held_in,
         "rows_per_system": {s.key: s.rows for s in systems},
         "mentions_per_system": {s.key: s.mentions for s in systems},
         "files": {name: file_entry(data) for name, data in entries.items()},

@@ -234,6 +234,7 @@ def render_summary(
     datamaps: Mapping[str, DataMap],
     not_searched: Mapping[str, str],
     generated_at: datetime,
+    backups: Sequence[Mapping[str, str]] = (),
 ) -> str:
     views, overview = system_views(systems, datamaps)
     request_type = text(request.request_type)
@@ -253,6 +254,7 @@ def render_summary(
             total_mentions=sum(s.mentions for s in systems),
             mentioned=[(v, t) for v in views for t in v.tables if t.export.excerpts],
             not_searched=sorted(not_searched.items()),
+            backups=backups,
             skipped=[
                 (v, table, reason)
                 for v in views

@@ -17,6 +17,7 @@ from dsr.ledger import State
 from pipelines.assets.services import NOT_CONNECTED, ServiceSearch
 from pipelines.partitions import request_partitions
 from pipelines.request_state import failing_request
+from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
 from resources.ledger import LedgerResource
@@ -43,6 +44,7 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
         ledger: LedgerResource,
         exports: ExportStoreResource,
         crm: CrmDatabasesResource,
+        backups: BackupsResource,
         staging: StagingArea,
         **findings_by_asset: Findings | ServiceSearch,
     ) -> MaterializeResult:
@@ -51,6 +53,15 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
         record = led.get(request_id)
         with failing_request(context, led, request_id, "bundle assembly"):
             findings, not_searched = _flatten(findings_by_asset.values())
+            identities = set().union(*(f.identities for f in findings if f.system == "crm"))
+            held_in = [
+                {
+                    "backup_id": b.backup_id,
+                    "region": b.region,
+                    "expires_at": b.expires_at.isoformat(),
+                }
+                for b in backups.store().holding(identities)
+            ]
             store, out_dir = exports.dir_for(f.region for f in findings if f.rows)
             out_dir.mkdir(parents=True, exist_ok=True)
             result = build_bundle(
@@ -67,6 +78,7 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
                 ledger.key_ring(),
                 out_dir,
                 not_searched=not_searched,
+                backups=held_in,
             )
             report = verify_bundle(result.path, ledger.key_ring().public_key_pem())
             if not report.ok:
@@ -83,6 +95,7 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
                     "rows_per_system": result.rows_per_system,
                     "mentions_per_system": result.mentions_per_system,
                     "not_searched": not_searched,
+                    "backups_holding": [b["backup_id"] for b in held_in],
                 },
             )
             # The bundle is the answer; the identities were needed only to produce it.
