@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -17,8 +16,8 @@ from connectors.crm_erase import ErasureResult
 from connectors.datamap import DataMap
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, RequestType, Scope
-from dsr.proof import IssuedProof, ProofRequest, build_proof, issue_proof
-from pipelines.proof_sections import crm_section
+from dsr.proof import IssuedProof, build_proof, issue_proof
+from pipelines.proof_sections import crm_section, proof_request
 
 AUTHORIZATION = "BENCH-AUTH-1"  # a client_data erasure needs the Client's instruction reference
 
@@ -66,15 +65,7 @@ class Desk:
         """The ``deletion_proof`` asset's work: sections, body, ledger entry, signature, file."""
         record = self.ledger.get(request_id)
         body = build_proof(
-            ProofRequest(
-                request_id=request_id,
-                request_type=str(record.type),
-                scope=str(record.scope),
-                client_id=record.client_id,
-                received_at=record.received_at,
-                due_at=record.due_at,
-                completed_at=datetime.now(UTC),
-            ),
+            proof_request(record),
             self.ledger.identities(request_id),
             [crm_section(r, datamap) for r in results],
         )

@@ -1,13 +1,28 @@
 """Turning a region's erasure result into its section of the deletion proof."""
 
 import hashlib
+from datetime import UTC, datetime
 
 from connectors.crm_erase import ErasureResult
 from connectors.datamap import DataMap
-from dsr.proof import SystemSection
+from dsr.ledger import RequestRecord
+from dsr.proof import ProofRequest, SystemSection
 from pipelines.assets.services import ServiceOutcome, service_changes
 
 PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "keep": "kept"}
+
+
+def proof_request(record: RequestRecord) -> ProofRequest:
+    """The request part of a proof, completed now."""
+    return ProofRequest(
+        request_id=record.request_id,
+        request_type=str(record.type),
+        scope=str(record.scope),
+        client_id=record.client_id,
+        received_at=record.received_at,
+        due_at=record.due_at,
+        completed_at=datetime.now(UTC),
+    )
 
 
 def crm_section(result: ErasureResult, datamap: DataMap) -> SystemSection:

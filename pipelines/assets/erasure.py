@@ -18,12 +18,12 @@ from dagster import (
 
 from connectors.crm_erase import CrmEraser, ErasureResult
 from dsr.ledger import State
-from dsr.proof import ProofRequest, build_proof, issue_proof
+from dsr.proof import build_proof, issue_proof
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.assets.services import ServiceOutcome
 from pipelines.erasure_cleanup import purge_subject_traces
 from pipelines.partitions import request_partitions
-from pipelines.proof_sections import crm_section, service_sections
+from pipelines.proof_sections import crm_section, proof_request, service_sections
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
@@ -157,15 +157,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                 if isinstance(outcome, ServiceOutcome):
                     sections += service_sections(outcome)
             body = build_proof(
-                ProofRequest(
-                    request_id=request_id,
-                    request_type=str(record.type),
-                    scope=str(record.scope),
-                    client_id=record.client_id,
-                    received_at=record.received_at,
-                    due_at=record.due_at,
-                    completed_at=datetime.now(UTC),
-                ),
+                proof_request(record),
                 identities,
                 sections,
                 pending=[
