@@ -121,6 +121,22 @@ def check_client(connectors: Sequence[CrmSqlConnector], client_id: str) -> list[
     return found
 
 
+def check_preview(
+    connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
+) -> set[Identity]:
+    """What a dry run needs checked, as registration would: identities, databases, Client.
+
+    A client_data preview without a known Client would search every tenant: refused.
+    """
+    identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
+    check_databases(connectors)
+    if req.scope == Scope.CLIENT_DATA:
+        if not req.client_id:
+            raise IntakeError("a client_data request needs the Client's id")
+        check_client(connectors, req.client_id)
+    return identities
+
+
 def register_request(
     ledger: Ledger,
     connectors: Sequence[CrmSqlConnector],

@@ -7,7 +7,7 @@ fulfilment run the sensor launches carries the request id alone.
 from dagster import Failure, OpExecutionContext, in_process_executor, job, op
 
 from connectors.datamap import DataMapError
-from dsr.intake import IntakeError, IntakeRequest, parse_identities, register_request
+from dsr.intake import IntakeError, IntakeRequest, check_preview, register_request
 from dsr.ledger import RequestRecord, RequestType, Scope
 from dsr.preview import preview_erasure
 from pipelines.config import (
@@ -89,13 +89,12 @@ def register_erasure_request(
         _register(context, crm, ledger, intake)
         return
     try:
-        identities = parse_identities(
-            intake.emails, intake.phones, intake.names, default_region=crm.default_phone_region
-        )
-    except IntakeError as exc:
+        connectors = crm.connectors()
+        identities = check_preview(connectors, intake, default_region=crm.default_phone_region)
+    except (IntakeError, DataMapError) as exc:
         raise Failure(description=f"Nothing previewed: {exc}") from None
     plans = preview_erasure(
-        crm.connectors(),
+        connectors,
         identities,
         scope=intake.scope,
         client_id=intake.client_id,

@@ -194,3 +194,22 @@ def test_erasure_is_passed_on_to_the_clients_services(env: DsrEnv) -> None:
         p["status"] == "requested_from_processor" for p in gotomeeting["pending"]
     )
     assert sections[("dropbox", "us")]["counts"]["files"] == {"deleted": 3}
+
+
+def test_a_launchpad_dry_run_changes_nothing_and_needs_a_client_for_client_data(
+    env: DsrEnv,
+) -> None:
+    job = env.defs.resolve_job_def("register_erasure_request_job")
+    op = "register_erasure_request"
+
+    def dry_run(**config: object) -> bool:
+        cfg = {"email": DEMO_EMAIL, "dry_run": True, **config}
+        return job.execute_in_process(
+            run_config={"ops": {op: {"config": cfg}}}, instance=env.instance, raise_on_error=False
+        ).success
+
+    assert not dry_run(scope="client_data")  # no Client: it would span every tenant
+    assert dry_run(scope="client_data", client_id=NORTHWIND)
+    assert env.ledger.list_requests() == []
+    mine = expected_rows("us")["maria"]
+    assert len(us_rows(env, select(contacts.c.id).where(contacts.c.id.in_(mine["contacts"])))) == 1

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from dsr.cli.fulfil import Session, report, run_request, submit
 from dsr.cli.output import console, emit_json, fail
-from dsr.intake import IntakeError, IntakeRequest, parse_identities
+from dsr.intake import IntakeError, IntakeRequest
 from dsr.ledger import LedgerError, RequestType, Scope
 
 Emails = Annotated[list[str], typer.Option("--email", "-e", help="The person's e-mail (repeat)")]
@@ -105,22 +105,14 @@ def erase(
 
 
 def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
-    from dsr.intake import check_client, check_databases
+    from dsr.intake import check_preview
     from dsr.preview import preview_erasure
 
     connectors = session.connectors(as_json=as_json)
     try:
-        identities = parse_identities(
-            intake.emails,
-            intake.phones,
-            intake.names,
-            default_region=session.settings.default_phone_region,
+        identities = check_preview(
+            connectors, intake, default_region=session.settings.default_phone_region
         )
-        check_databases(connectors)
-        if intake.scope == Scope.CLIENT_DATA:
-            if not intake.client_id:
-                raise IntakeError("a client_data request needs --client")
-            check_client(connectors, intake.client_id)
     except IntakeError as exc:
         fail(f"nothing previewed: {exc}", as_json=as_json)
     plans = preview_erasure(
