@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from dsr.settings import Settings
+from pipelines import breach, deadlines, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
@@ -27,7 +28,7 @@ def build_definitions(settings: Settings) -> Definitions:
     regions = list(settings.regions)
     fulfilment = request_jobs(settings.executor)
     backups = backup_job()
-    return Definitions(
+    core = Definitions(
         assets=[
             subject_identities,
             *(crm_findings_asset(region) for region in regions),
@@ -46,6 +47,9 @@ def build_definitions(settings: Settings) -> Definitions:
         sensors=[pending_requests_sensor(fulfilment), failed_runs_sensor(fulfilment)],
         resources=build_resources(settings),
     )
+    # Each time-based promise is its own module; resources come only from the core set.
+    extras = [m.definitions(settings) for m in (retention, minors, deadlines, breach)]
+    return Definitions.merge(core, *extras)
 
 
 defs = build_definitions(Settings.from_env())

@@ -62,7 +62,8 @@ class State(StrEnum):
     REFUSED = "refused"
 
 
-CHANNELS = ("cli", "launchpad", "api")
+# "schedule": registered by a scheduled check (closed accounts, minors), not by a person.
+CHANNELS = ("cli", "launchpad", "api", "schedule")
 GENESIS_HASH = "0" * 64
 
 

@@ -1,0 +1,9 @@
+"""Placeholder: filled in by the work on issue 5."""
+
+from dagster import Definitions
+
+from dsr.settings import Settings
+
+
+def definitions(settings: Settings) -> Definitions:
+    return Definitions()
