@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsr.settings import Settings
+from resources.alerts import AlertsResource
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
@@ -42,12 +43,16 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             gotomeeting_url=settings.gotomeeting_url,
             dropbox_ca_file=settings.dropbox_ca_file,
         ),
+        "alerts": AlertsResource(
+            webhook_url=settings.alert_webhook_url, warn_days=settings.deadline_warn_days
+        ),
         "staging": staging,
         "io_manager": EncryptedStagingIOManager(area=staging),
     }
 
 
 __all__ = [
+    "AlertsResource",
     "BackupsResource",
     "CrmDatabasesResource",
     "EncryptedStagingIOManager",

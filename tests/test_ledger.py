@@ -207,32 +207,62 @@ def test_due_date_at_month_end_through_the_ledger(ledger: Ledger) -> None:
     rid = register(ledger, received_at=datetime(2028, 1, 31, 8, tzinfo=UTC))
     assert ledger.get(rid).due_at == datetime(2028, 2, 29, 8, tzinfo=UTC)
     # Counted from receipt, not from Feb 29: three months after Jan 31 is Apr 30.
-    ledger.extend(rid, months=1, reason="many systems")
-    rec = ledger.extend(rid, months=1, reason="backups to restore")
+    early = datetime(2028, 2, 10, tzinfo=UTC)
+    ledger.extend(rid, months=1, reason="many systems", notified_via="SUP-1", at=early)
+    rec = ledger.extend(rid, months=1, reason="backups to restore", notified_via="SUP-2", at=early)
     assert rec.due_at == datetime(2028, 4, 30, 8, tzinfo=UTC)
 
 
 def test_extension_limits(ledger: Ledger) -> None:
     rid = register(ledger, received_at=datetime(2026, 5, 10, tzinfo=UTC))
-    for months, reason, message in [
-        (1, " ", "recorded reason"),
-        (0, "complex", "at least 1"),
-        (3, "complex", "2 in total"),
-        (1, "asked by maria@example.org", "e-mail"),
+    within = datetime(2026, 5, 20, tzinfo=UTC)
+    for months, reason, via, message in [
+        (1, " ", "SUP-1", "recorded reason"),
+        (1, "complex", " ", "how the person was told"),
+        (0, "complex", "SUP-1", "at least 1"),
+        (3, "complex", "SUP-1", "2 in total"),
+        (1, "asked by maria@example.org", "SUP-1", "e-mail"),
+        (1, "complex", "mailed maria@example.org", "e-mail"),
     ]:
         with pytest.raises(ValueError, match=message):
-            ledger.extend(rid, months=months, reason=reason)
+            ledger.extend(rid, months=months, reason=reason, notified_via=via, at=within)
     assert ledger.get(rid).extension_months == 0 and len(ledger.audit_entries(rid)) == 1
-    rec = ledger.extend(rid, months=2, reason="complex: 14 systems, 3 regions")
+    rec = ledger.extend(
+        rid, months=2, reason="complex: 14 systems, 3 regions", notified_via="SUP-1", at=within
+    )
     assert rec.due_at == datetime(2026, 8, 10, tzinfo=UTC)
     assert rec.extension_reason == "complex: 14 systems, 3 regions"
+    entry = ledger.audit_entries(rid)[-1]
+    assert entry.event == "extended" and entry.details["notified_via"] == "SUP-1"
     with pytest.raises(ValueError, match="already extended by 2"):
-        ledger.extend(rid, months=1, reason="more")
+        ledger.extend(rid, months=1, reason="more", notified_via="SUP-1", at=within)
     assert ledger.get(rid).due_at == datetime(2026, 8, 10, tzinfo=UTC)
     other = register(ledger)
     ledger.transition(other, State.REFUSED, reason="manifestly unfounded")
     with pytest.raises(InvalidTransition, match="only open requests"):
-        ledger.extend(other, months=1, reason="late")
+        ledger.extend(other, months=1, reason="late", notified_via="SUP-1")
+
+
+@pytest.mark.parametrize(
+    ("received", "at", "allowed"),
+    [
+        # The first month ends on the original due date, month ends clamped (Jan 31 -> Feb 28).
+        (datetime(2027, 1, 31, 9, tzinfo=UTC), datetime(2027, 2, 28, 9, tzinfo=UTC), True),
+        (datetime(2027, 1, 31, 9, tzinfo=UTC), datetime(2027, 2, 28, 9, 1, tzinfo=UTC), False),
+        (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC), False),
+    ],
+)
+def test_an_extension_is_notified_within_the_first_month(
+    ledger: Ledger, received: datetime, at: datetime, allowed: bool
+) -> None:
+    rid = register(ledger, received_at=received)
+    before = ledger.get(rid).due_at
+    if allowed:
+        assert ledger.extend(rid, months=1, reason="r", notified_via="SUP-9", at=at).due_at > before
+        return
+    with pytest.raises(ValueError, match="too late to extend"):
+        ledger.extend(rid, months=1, reason="r", notified_via="SUP-9", at=at)
+    assert ledger.get(rid).due_at == before and ledger.get(rid).extension_months == 0
 
 
 def test_identity_verification(ledger: Ledger) -> None:

@@ -134,7 +134,7 @@ def _all_text(url: str) -> str:
 def test_no_identity_in_clear_anywhere(ledger: Ledger, db_url: str, tmp_path: Path) -> None:
     rid = register(ledger)
     ledger.mark_identity_verified(rid, by="support:jdoe")
-    ledger.extend(rid, months=1, reason="complex")
+    ledger.extend(rid, months=1, reason="complex", notified_via="SUP-7")
     ledger.claim(rid)
     ledger.transition(rid, State.FAILED, reason="EU shard rejected maria.jensen@example.org")
     assert "<redacted>" in (ledger.get(rid).failure_reason or "")
