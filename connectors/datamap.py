@@ -8,7 +8,11 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
     rights: [...]                  # optional; the rights text shown to the person
     regions: {us: "United States", eu: "European Union (Netherlands)"}  # display names
     tenants: {table: clients, id_column: id}   # where Client ids live (intake checks them)
+    #   (+ name_column, contact_column: the Client's name and address for a breach notice)
     integrations: {table: integrations}  # a Client's connected services (Google, Dropbox, ...)
+    accounts:                      # where accounts close (retention purges, policy 12)
+      tenant: {table: clients, status_column: status, closed_at_column: closed_at}
+      user: {table: users, status_column: status, closed_at_column: closed_at}
     tables:
       contacts:
         description: A Client's customers
@@ -33,6 +37,15 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
           - {column: profile_id, to: profiles.id, direction: parent} # parent belongs if this does
         erasure: {action: delete}  # delete | anonymise | keep (+ legal_basis, retain_for)
         files: {content: content, filename: filename}  # a table that stores files
+        suppression: {set: {marketing_opt_out: true}}   # what a marketing opt-out sets
+        restriction: {set: {processing_restricted: true}}  # what a restriction (Art. 18) sets
+        minors: {birth_date: date_of_birth, parental_consent: parental_consent}  # policy 10
+
+``suppression`` and ``restriction`` set columns of the person's own rows to fixed values; the
+value ``now`` is the time of fulfilment, written once (a re-run keeps the first time). ``minors``
+names where a table keeps a person's birth date and parental consent, for the daily minors check;
+the table needs a matching e-mail identity (the erasure it registers is by e-mail).
+        recorded_at: created_at    # optional: when a row came to be (breach-impact windows)
 
 Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
 any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
@@ -147,6 +160,20 @@ class FileColumns(_Strict):
     filename: str
 
 
+class FlagAction(_Strict):
+    """Columns an opt-out or a restriction sets on the person's rows (``now``: the time)."""
+
+    set: dict[str, bool | int | str] = Field(min_length=1)
+
+
+class MinorsCheck(_Strict):
+    """Where a table keeps a person's birth date and a parental consent (policy 10)."""
+
+    birth_date: str
+    parental_consent: str
+    age_of_majority: int = Field(default=18, ge=1, le=30)
+
+
 class TableMap(_Strict):
     description: str = ""
     controller: Literal["client", "inextcrm"]
@@ -163,6 +190,12 @@ class TableMap(_Strict):
     references: tuple[Reference, ...] = ()
     erasure: TableErasure | None = None
     files: FileColumns | None = None
+    suppression: FlagAction | None = None
+    restriction: FlagAction | None = None
+    minors: MinorsCheck | None = None
+    # When a row came to be (a date or timestamp column): lets a breach window be applied without
+    # code knowing column names. A table without one counts all its rows as present in any window.
+    recorded_at: str | None = None
 
     def columns_used(self) -> Iterable[tuple[str, str]]:
         """(column, why) for every column the map names in this table."""
@@ -181,6 +214,15 @@ class TableMap(_Strict):
         if self.files:
             yield self.files.content, "files.content"
             yield self.files.filename, "files.filename"
+        for key in ("suppression", "restriction"):
+            action: FlagAction | None = getattr(self, key)
+            for col in action.set if action else ():
+                yield col, key
+        if self.minors:
+            yield self.minors.birth_date, "minors.birth_date"
+            yield self.minors.parental_consent, "minors.parental_consent"
+        if self.recorded_at:
+            yield self.recorded_at, "recorded_at"
 
 
 class Controller(_Strict):
@@ -196,6 +238,9 @@ class TenantTable(_Strict):
     table: str
     id_column: str = "id"
     status_column: str | None = None
+    # What a breach notice to the Client needs: its name and whom to write to.
+    name_column: str | None = None
+    contact_column: str | None = None
 
 
 class IntegrationTable(_Strict):
@@ -208,6 +253,29 @@ class IntegrationTable(_Strict):
     credential_column: str = "credential_ref"
 
 
+class AccountTable(_Strict):
+    """Where one kind of account lives and how its closure is recorded.
+
+    An account is closed when ``status_column`` holds ``closed_status``; its contents are purged
+    once ``purge_after`` (a period like ``1m``) has passed since the date in ``closed_at_column``.
+    """
+
+    table: str
+    id_column: str = "id"
+    status_column: str
+    closed_status: str = "closed"
+    closed_at_column: str
+    purge_after: str = "1m"
+
+
+class Accounts(_Strict):
+    """``tenant``: a Client, whose tenant's rows are purged; ``user``: a person's account, erased
+    through the per-person erasure path (its table must hold that person's identities)."""
+
+    tenant: AccountTable | None = None
+    user: AccountTable | None = None
+
+
 class DataMap(_Strict):
     name: str
     description: str = ""
@@ -216,6 +284,7 @@ class DataMap(_Strict):
     regions: dict[str, str] = Field(default_factory=dict)
     tenants: TenantTable | None = None
     integrations: IntegrationTable | None = None
+    accounts: Accounts | None = None
     tables: dict[str, TableMap]
     source_path: str = ""
 
@@ -301,12 +370,28 @@ def _check_internal(dm: DataMap) -> None:
                 f"{where}: table {name!r} holds Client Data with identity columns but names no "
                 "tenant_column: a client_data request could not be kept inside its tenant"
             )
+        if table.minors and not any(i.kind == EMAIL and i.matches for i in table.identities):
+            raise DataMapError(
+                f"{where}: table {name!r} has a minors check but no matching e-mail identity "
+                "column: the erasure it registers could not name the person"
+            )
     if dm.integrations and dm.integrations.table not in dm.tables:
         raise DataMapError(
             f"{where}: integrations.table {dm.integrations.table!r} is not a declared table"
         )
     if dm.tenants and dm.tenants.table not in dm.tables:
         raise DataMapError(f"{where}: tenants.table {dm.tenants.table!r} is not a declared table")
+    for kind, account in (dm.accounts or Accounts()).model_dump(exclude_none=True).items():
+        if account["table"] not in dm.tables:
+            raise DataMapError(
+                f"{where}: accounts.{kind}.table {account['table']!r} is not a declared table"
+            )
+    user = dm.accounts.user if dm.accounts else None
+    if user and not any(i.matches for i in dm.tables[user.table].identities):
+        raise DataMapError(
+            f"{where}: accounts.user.table {user.table!r} declares no identity column to erase "
+            "a closed account's holder by"
+        )
     if not any(i.matches for t in dm.tables.values() for i in t.identities):
         raise DataMapError(f"{where}: no table declares an identity column that can be matched")
     dm.traversal_order()
@@ -316,9 +401,13 @@ __all__ = [
     "EMAIL",
     "NAME",
     "PHONE",
+    "AccountTable",
+    "Accounts",
     "DataMap",
     "DataMapError",
+    "FlagAction",
     "IdentityColumn",
+    "MinorsCheck",
     "PersonalColumn",
     "Reference",
     "TableMap",

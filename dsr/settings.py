@@ -40,6 +40,9 @@ class Settings:
     gotomeeting_url: str = "https://api.getgo.com/G2M/rest"
     dropbox_ca_file: str = ""
     backup_retention_days: int = 30
+    export_retention_days: int = 30
+    alert_webhook_url: str = ""
+    deadline_warn_days: int = 5
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +81,9 @@ class Settings:
             gotomeeting_url=_env("DSR_GOTOMEETING_URL") or "https://api.getgo.com/G2M/rest",
             dropbox_ca_file=_env("DSR_DROPBOX_CA", "") or "",
             backup_retention_days=int(_env("DSR_BACKUP_RETENTION_DAYS", "30") or 30),
+            export_retention_days=int(_env("DSR_EXPORT_RETENTION_DAYS", "30") or 30),
+            alert_webhook_url=_env("DSR_ALERT_WEBHOOK_URL", "") or "",
+            deadline_warn_days=int(_env("DSR_DEADLINE_WARN_DAYS", "5") or 5),
         )
 
     def ensure_dirs(self) -> None:

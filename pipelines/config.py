@@ -68,3 +68,32 @@ class RectificationIntakeConfig(IntakeConfig):
     identity_verified_by: str = Field(
         default="", description="Staff handle of who verified the person's identity"
     )
+
+
+class OptOutIntakeConfig(IntakeConfig):
+    """Register a marketing opt-out: suppression in every region within 10 business days.
+
+    user_account stops iNextCRM's own marketing to a User or Visitor; client_data sets a Client's
+    do-not-market flag on its customer, on the Client's documented instruction only.
+    """
+
+
+class RestrictionGrounds(StrEnum):
+    accuracy_contested = "accuracy_contested"
+    unlawful_processing = "unlawful_processing"
+    legal_claims = "legal_claims"
+    objection_pending = "objection_pending"
+
+
+class RestrictionIntakeConfig(IntakeConfig):
+    """Register a restriction of processing (Art. 18), or an objection (Art. 21) being weighed."""
+
+    grounds: RestrictionGrounds = Field(
+        description="Art. 18(1): accuracy_contested (a), unlawful_processing (b), legal_claims "
+        "(c), objection_pending (d: an Art. 21 objection while it is weighed)"
+    )
+    identity_verified_by: str = Field(
+        default="",
+        description="Staff handle of who verified the person's identity. A user_account "
+        "restriction runs only once this is recorded (here or with `dsr verify-identity`)",
+    )

@@ -7,6 +7,7 @@ from pipelines import breach, deadlines, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
+from pipelines.assets.flags import flag_assets
 from pipelines.assets.rectification import crm_rectification_asset, rectification_record_asset
 from pipelines.assets.services import service_erasure_asset, service_findings_asset
 from pipelines.backups import (
@@ -40,6 +41,7 @@ def build_definitions(settings: Settings) -> Definitions:
             *(crm_rectification_asset(region) for region in regions),
             rectification_record_asset(regions),
             *(crm_backup_asset(region) for region in regions),
+            *flag_assets(regions),
         ],
         asset_checks=[access_bundle_matches_manifest],
         jobs=[*fulfilment, *INTAKE_JOB_DEFS, backups, expire_backups_job],

@@ -14,13 +14,17 @@ from pipelines.config import (
     AccessIntakeConfig,
     ErasureIntakeConfig,
     IntakeConfig,
+    OptOutIntakeConfig,
     RectificationIntakeConfig,
+    RestrictionIntakeConfig,
 )
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
+    OPT_OUT_INTAKE_JOB,
     RECTIFICATION_INTAKE_JOB,
     REQUEST_ID_TAG,
+    RESTRICTION_INTAKE_JOB,
 )
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.crm import CrmDatabasesResource
@@ -158,8 +162,54 @@ def register_rectification_request_job() -> None:
     register_rectification_request()
 
 
+@op(description="Validate the form and register the marketing opt-out")
+def register_opt_out_request(
+    context: OpExecutionContext,
+    config: OptOutIntakeConfig,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+) -> None:
+    _register(context, crm, ledger, _intake(config, RequestType.OPT_OUT))
+
+
+@op(description="Validate the form and register the restriction of processing")
+def register_restriction_request(
+    context: OpExecutionContext,
+    config: RestrictionIntakeConfig,
+    crm: CrmDatabasesResource,
+    ledger: LedgerResource,
+) -> None:
+    intake = _intake(
+        config,
+        RequestType.RESTRICTION,
+        verified_by=config.identity_verified_by or None,
+        payload={"grounds": config.grounds.value},
+    )
+    _register(context, crm, ledger, intake)
+
+
+@job(
+    name=OPT_OUT_INTAKE_JOB,
+    executor_def=in_process_executor,
+    description="Support's form: register a marketing opt-out (due in 10 business days).",
+)
+def register_opt_out_request_job() -> None:
+    register_opt_out_request()
+
+
+@job(
+    name=RESTRICTION_INTAKE_JOB,
+    executor_def=in_process_executor,
+    description="Support's form: register a restriction of processing (Art. 18 / 21).",
+)
+def register_restriction_request_job() -> None:
+    register_restriction_request()
+
+
 INTAKE_JOB_DEFS = [
     register_access_request_job,
     register_erasure_request_job,
     register_rectification_request_job,
+    register_opt_out_request_job,
+    register_restriction_request_job,
 ]

@@ -4,5 +4,15 @@ REQUEST_ID_TAG = "dsr/request_id"
 ACCESS_INTAKE_JOB = "register_access_request_job"
 ERASURE_INTAKE_JOB = "register_erasure_request_job"
 RECTIFICATION_INTAKE_JOB = "register_rectification_request_job"
+OPT_OUT_INTAKE_JOB = "register_opt_out_request_job"
+RESTRICTION_INTAKE_JOB = "register_restriction_request_job"
 # Their run config carries the person's identity: deleted once an erasure is done.
-INTAKE_JOBS = frozenset({ACCESS_INTAKE_JOB, ERASURE_INTAKE_JOB, RECTIFICATION_INTAKE_JOB})
+INTAKE_JOBS = frozenset(
+    {
+        ACCESS_INTAKE_JOB,
+        ERASURE_INTAKE_JOB,
+        RECTIFICATION_INTAKE_JOB,
+        OPT_OUT_INTAKE_JOB,
+        RESTRICTION_INTAKE_JOB,
+    }
+)

@@ -16,6 +16,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 ACCESS_JOB = "access_fulfilment"
 ERASURE_JOB = "erasure_fulfilment"
 RECTIFICATION_JOB = "rectification_fulfilment"
+OPT_OUT_JOB = "opt_out_fulfilment"
+RESTRICTION_JOB = "restriction_fulfilment"
 
 
 def executor_for(name: str) -> ExecutorDefinition:
@@ -54,5 +56,19 @@ def request_jobs(executor: str) -> list[UnresolvedAssetJobDefinition]:
             "rectification",
             executor,
             "Correct the person's data wherever the data map says the field lives.",
+        ),
+        _request_job(
+            OPT_OUT_JOB,
+            "opt_out",
+            executor,
+            "Stop marketing to the person: set the data map's suppression in every region "
+            "(due within 10 business days, policy 5.3).",
+        ),
+        _request_job(
+            RESTRICTION_JOB,
+            "restriction",
+            executor,
+            "Restrict processing of the person's data to storage (Art. 18): set the data "
+            "map's restriction flag in every region.",
         ),
     ]

@@ -7,6 +7,7 @@ from contextlib import contextmanager, suppress
 
 from dagster import AssetExecutionContext, Failure
 
+from connectors.retention_tenants import TICKET as TENANT_PURGE_TICKET
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, RequestType, Scope, State
 
 
@@ -31,7 +32,12 @@ JOB_TYPES = {
     "access_fulfilment": {RequestType.ACCESS, RequestType.PORTABILITY},
     "erasure_fulfilment": {RequestType.ERASURE},
     "rectification_fulfilment": {RequestType.RECTIFICATION},
+    "opt_out_fulfilment": {RequestType.OPT_OUT},
+    "restriction_fulfilment": {RequestType.RESTRICTION},
 }
+# Requests that change what may be done with an account wait for its holder's verified identity;
+# an opt-out does not (stopping marketing harms nobody, like an unsubscribe link).
+_NEEDS_VERIFIED_HOLDER = {RequestType.ERASURE: "erases", RequestType.RESTRICTION: "restricts"}
 
 
 def job_for(record: RequestRecord) -> str:
@@ -40,13 +46,15 @@ def job_for(record: RequestRecord) -> str:
 
 def launch_blocker(record: RequestRecord) -> str | None:
     """Why a request may not be fulfilled yet, or None when it may."""
-    if (
-        record.type == RequestType.ERASURE
-        and record.scope == Scope.USER_ACCOUNT
-        and not record.identity_verified
-    ):
+    if record.channel == "schedule" and record.ticket_ref == TENANT_PURGE_TICKET:
         return (
-            f"request {record.request_id} erases a user account whose holder's identity is not "
+            f"request {record.request_id} purges a closed account: the retention_purge job runs "
+            "it (dsr purge), not a fulfilment job"
+        )
+    verb = _NEEDS_VERIFIED_HOLDER.get(record.type)
+    if verb and record.scope == Scope.USER_ACCOUNT and not record.identity_verified:
+        return (
+            f"request {record.request_id} {verb} a user account whose holder's identity is not "
             f"verified: verify it first (dsr verify-identity {record.request_id} --by STAFF)"
         )
     return None

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from dsr.cli.flags_output import FLAG_TYPES, flags_report
 from dsr.cli.output import actions_table, console, counts_table, emit_json, fail
 from dsr.intake import IntakeError, IntakeRequest, register_request
 from dsr.ledger import Ledger, RequestRecord, State
@@ -110,6 +111,9 @@ def run_request(session: Session, request_id: str, *, as_json: bool) -> None:
 
 
 def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
+    if record.type in FLAG_TYPES:
+        flags_report(record, run_id, as_json)
+        return
     result = record.result or {}
     payload = {
         "ok": record.state == State.FULFILLED,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dsr.cli import backups, demo, requests, verify
+from dsr.cli import backups, breach, deadlines, demo, requests, verify
+from dsr.cli import retention as retention_cli
 
 app = typer.Typer(
     help="Data-subject request fulfilment for iNextCRM.",
@@ -15,15 +16,20 @@ for name, command in (
     ("access", requests.access),
     ("erase", requests.erase),
     ("rectify", requests.rectify),
+    ("opt-out", requests.opt_out),
+    ("restrict", requests.restrict),
     ("run", requests.run),
     ("verify-identity", requests.verify_identity),
     ("extend", requests.extend),
     ("status", requests.status),
+    ("deadlines", deadlines.deadlines),
     ("verify-bundle", verify.verify_bundle),
     ("verify-proof", verify.verify_proof),
     ("public-key", verify.public_key),
     ("backup", backups.backup),
     ("restore-backup", backups.restore_backup),
+    ("purge", retention_cli.purge),
+    ("breach-impact", breach.breach_impact),
     ("seed", demo.seed),
     ("demo", demo.demo),
     ("ui", demo.ui),

@@ -185,6 +185,67 @@ def rectify(
     submit(session, intake, as_json=as_json, queue=queue)
 
 
+def opt_out(
+    email: Emails,
+    phone: Phones = None,
+    scope: ScopeOpt = Scope.USER_ACCOUNT,
+    client: Client = None,
+    authorization: Authz = None,
+    ticket: Ticket = None,
+    queue: Queue = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop marketing to the person in every region (due within 10 business days, policy 5.3).
+
+    user_account: iNextCRM's own marketing. client_data: a Client's do-not-market flag on its
+    customer, only on the Client's documented instruction (--client, --authorization).
+    """
+    intake = _intake(RequestType.OPT_OUT, email, phone, None, scope, client, authorization, ticket)
+    submit(Session(), intake, as_json=as_json, queue=queue)
+
+
+def restrict(
+    email: Emails,
+    grounds: Annotated[
+        str,
+        typer.Option(
+            help="Art. 18(1): accuracy_contested, unlawful_processing, legal_claims or "
+            "objection_pending (an Art. 21 objection while it is weighed)"
+        ),
+    ],
+    phone: Phones = None,
+    scope: ScopeOpt = Scope.USER_ACCOUNT,
+    client: Client = None,
+    authorization: Authz = None,
+    ticket: Ticket = None,
+    verified_by: VerifiedBy = None,
+    queue: Queue = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restrict processing of the person's data to storage, in every region (Art. 18)."""
+    from pipelines.config import RestrictionGrounds
+
+    if grounds not in {g.value for g in RestrictionGrounds}:
+        fail(
+            "request not registered: --grounds must be one of "
+            + ", ".join(g.value for g in RestrictionGrounds),
+            as_json=as_json,
+        )
+    intake = _intake(
+        RequestType.RESTRICTION,
+        email,
+        phone,
+        None,
+        scope,
+        client,
+        authorization,
+        ticket,
+        verified_by=verified_by,
+        payload={"grounds": grounds},
+    )
+    submit(Session(), intake, as_json=as_json, queue=queue)
+
+
 def run(request_id: str, as_json: JsonOpt = False) -> None:
     """Run (or re-run after a failure) the fulfilment of a registered request."""
     from pipelines.request_state import launch_blocker
@@ -224,12 +285,24 @@ def extend(
     request_id: str,
     months: Annotated[int, typer.Option(help="1 or 2 months (Art. 12(3))")],
     reason: Annotated[str, typer.Option(help="Why the request needs longer")],
+    notified_via: Annotated[
+        str,
+        typer.Option(
+            help="How the person was told of the extension and why, e.g. a ticket reply "
+            "reference (Art. 12(3): within one month of receipt)"
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Extend a request's due date by up to two months, with a recorded reason."""
+    """Extend a request's due date by up to two months, with a recorded reason.
+
+    Only within the first month after receipt, once the person has been told (Art. 12(3)).
+    """
     session = Session()
     try:
-        record = session.ledger.extend(request_id, months=months, reason=reason)
+        record = session.ledger.extend(
+            request_id, months=months, reason=reason, notified_via=notified_via
+        )
     except (LedgerError, ValueError) as exc:
         fail(str(exc), as_json=as_json)
     if as_json:
@@ -278,4 +351,15 @@ def status(request_id: str, as_json: JsonOpt = False) -> None:
         console.print(f"{'':>12}  #{e.seq} {e.at} {e.event}")
 
 
-__all__ = ["access", "erase", "extend", "rectify", "report", "run", "status", "verify_identity"]
+__all__ = [
+    "access",
+    "erase",
+    "extend",
+    "opt_out",
+    "rectify",
+    "report",
+    "restrict",
+    "run",
+    "status",
+    "verify_identity",
+]

@@ -61,6 +61,11 @@ def _actor(name: str) -> Column:
     return Column(name, ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
 
 
+def _preferences() -> tuple[Column, Column]:
+    """A person's do-not-market flag (policy 5.3) and restriction of processing (Art. 18)."""
+    return Column("marketing_opt_out", Boolean), Column("processing_restricted", Boolean)
+
+
 clients = Table(
     "clients",
     metadata,
@@ -87,6 +92,7 @@ users = Table(
     Column("closed_at", DateTime),
     Column("date_of_birth", Date),
     Column("parental_consent", Boolean),
+    *_preferences(),
     Column("locale", String(16)),
     Column("last_login_ip", String(45)),
     Column("last_login_at", DateTime),
@@ -127,6 +133,8 @@ contacts = Table(
     Column("date_of_birth", Date),
     Column("lead_source", String(32)),
     Column("created_at", DateTime, nullable=False),
+    # Client Data: a Client sets these on its own customers; iNextCRM only on its instruction.
+    *_preferences(),
 )
 
 deals = Table(
@@ -266,6 +274,7 @@ marketing_subscriptions = Table(
     Column("consent_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
     Column("ip_address", String(45)),
+    Column("processing_restricted", Boolean),
 )
 
 support_tickets = Table(
@@ -364,6 +373,21 @@ def create_schema(bind: Engine | Connection) -> None:
         for table in metadata.sorted_tables:
             if table.name not in existing:
                 conn.execute(CreateTable(table))
+        _add_missing_columns(conn, existing)
+
+
+def _add_missing_columns(conn: Connection, existing: set[str]) -> None:
+    # A CRM seeded before a nullable column was added gets it, so the data map fits again.
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in present and col.nullable:
+                kind = col.type.compile(dialect=conn.dialect)
+                # Names from our own metadata, not input: safe in DDL.
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}")
 
 
 def create_indexes(bind: Engine | Connection) -> None:

@@ -69,3 +69,15 @@ def business_days_between(a: date, b: date, holidays: Collection[date] = ()) -> 
         if _is_business_day(day, holidays):
             count += 1
     return count
+
+
+# Policy 5.3: a marketing opt-out is processed within ten business days.
+OPT_OUT_BUSINESS_DAYS = 10
+
+
+def business_due_date(
+    received_at: datetime, n: int = OPT_OUT_BUSINESS_DAYS, holidays: Collection[date] = ()
+) -> datetime:
+    """``n`` business days after receipt, at the same time of day (dates taken in its zone)."""
+    day = add_business_days(received_at.date(), n, holidays)
+    return datetime.combine(day, received_at.timetz())

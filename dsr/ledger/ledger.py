@@ -20,7 +20,7 @@ from connectors.base import EMAIL, Identity
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
-from dsr.ledger.dates import MAX_EXTENSION_MONTHS, due_date
+from dsr.ledger.dates import MAX_EXTENSION_MONTHS, business_due_date, due_date
 from dsr.ledger.records import (
     OPEN_STATES,
     IdentitiesForgotten,
@@ -118,7 +118,8 @@ class Ledger:
         if received_at is not None and received_at.tzinfo is None:
             raise ValueError("received_at must be timezone-aware")
         received = utc(received_at) if received_at else now()
-        due = due_date(received)
+        # An opt-out is promised in business days (policy 5.3); everything else in a month.
+        due = business_due_date(received) if rtype is RequestType.OPT_OUT else due_date(received)
         subject_hash = self._keys.keyed_hash(EMAIL, primary)
         secret = {"identities": [[i.kind, i.value] for i in idents], "payload": dict(payload or {})}
         token = self._keys.encrypt(json.dumps(secret).encode())
@@ -233,17 +234,43 @@ class Ledger:
             _audit.append(conn, request_id, "state_changed", details)
             return record_from_row(self._row(conn, request_id))
 
-    def extend(self, request_id: str, *, months: int, reason: str) -> RequestRecord:
+    def extend(
+        self,
+        request_id: str,
+        *,
+        months: int,
+        reason: str,
+        notified_via: str,
+        at: datetime | None = None,
+    ) -> RequestRecord:
+        """Art. 12(3): the person is told of an extension, with its reasons, within one month of
+        receipt. ``notified_via`` records how (a ticket reply, a letter reference); after the
+        first month an extension is refused, because telling the person would already be late.
+        """
         if isinstance(months, bool) or not isinstance(months, int) or months < 1:
             raise ValueError("months must be a whole number of months, at least 1")
         reason = (reason or "").strip()
         if not reason:
             raise ValueError("an extension needs a recorded reason (GDPR Art. 12(3))")
-        check_no_personal_data({"reason": reason}, "extension")
+        notified_via = (notified_via or "").strip()
+        if not notified_via:
+            raise ValueError(
+                "say how the person was told of the extension and its reasons (GDPR Art. 12(3)), "
+                "e.g. a ticket reply reference"
+            )
+        check_no_personal_data({"reason": reason, "notified_via": notified_via}, "extension")
+        when = utc(at) if at else now()
         with self._write() as conn:
             row = self._row(conn, request_id)
             if State(row.state) not in OPEN_STATES:
                 raise InvalidTransition(f"{request_id} is {row.state}: only open requests extend")
+            first_month_ends = due_date(utc(row.received_at))
+            if when > first_month_ends:
+                raise ValueError(
+                    f"{request_id} was received {utc(row.received_at):%Y-%m-%d}: an extension "
+                    f"had to be notified by {first_month_ends:%Y-%m-%d} (GDPR Art. 12(3)); "
+                    "it is too late to extend"
+                )
             total = row.extension_months + months
             if total > MAX_EXTENSION_MONTHS:
                 raise ValueError(
@@ -255,7 +282,8 @@ class Ledger:
             values = {"extension_months": total, "extension_reason": reasons, "due_at": due}
             self._update(conn, request_id, **values)
             details = {"months": months, "total_months": total, "due_at": due.isoformat()}
-            _audit.append(conn, request_id, "extended", {**details, "reason": reason})
+            details |= {"reason": reason, "notified_via": notified_via}
+            _audit.append(conn, request_id, "extended", {**details, "at": when.isoformat()})
             return record_from_row(self._row(conn, request_id))
 
     def mark_identity_verified(self, request_id: str, *, by: str) -> RequestRecord:

@@ -108,11 +108,19 @@ def check_request_id(request_id: str) -> str:
     return request_id
 
 
+# A request about an account rather than a person given by e-mail (a retention purge of a
+# closed Client): its identity is the account, e.g. Identity("account", "client:us:42").
+ACCOUNT = "account"
+
+
 def normalise_identities(identities: Collection[Identity]) -> tuple[list[Identity], str]:
     """Validated, de-duplicated identities and the primary e-mail.
 
     The primary e-mail is the first e-mail of an ordered collection (list, tuple), or the
     smallest of an unordered one, so the same request always gets the same subject hash.
+    A request with no e-mail needs an ``account`` identity; its primary is then
+    ``"account" U+001F <smallest account value>``, which no e-mail address can equal, so its
+    subject hash (``keyed_hash("email", primary)``) is stable and never collides with a person's.
     """
     cleaned: list[Identity] = []
     for ident in identities:
@@ -123,6 +131,9 @@ def normalise_identities(identities: Collection[Identity]) -> tuple[list[Identit
             raise ValueError(f"an identity of kind {ident.kind!r} is empty")
         cleaned.append(Identity(ident.kind, value))
     emails = [i.value for i in cleaned if i.kind == EMAIL]
+    accounts = [i.value for i in cleaned if i.kind == ACCOUNT]
+    if not emails and accounts:
+        return sorted(set(cleaned)), f"{ACCOUNT}\x1f{min(accounts)}"
     if not emails:
         raise ValueError("a request needs at least one e-mail identity")
     primary = emails[0] if isinstance(identities, Sequence) else min(emails)

@@ -47,6 +47,8 @@ class RequestType(StrEnum):
     RECTIFICATION = "rectification"
     PORTABILITY = "portability"
     OPT_OUT = "opt_out"
+    # Art. 18 restriction, and Art. 21(1) objection while it is weighed: storage only.
+    RESTRICTION = "restriction"
 
 
 class Scope(StrEnum):

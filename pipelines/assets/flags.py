@@ -1,0 +1,149 @@
+"""Opt-out and restriction assets: each region flagged in one transaction, then the request closed.
+
+The two requests differ only in which data map action they apply: a marketing opt-out sets the
+tables' ``suppression`` (policy 5.3), a restriction (Art. 18; an objection under Art. 21 while
+it is weighed) their ``restriction``.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    MaterializeResult,
+    Output,
+    asset,
+)
+
+from connectors.crm_flags import Action, CrmFlagger
+from dsr.ledger import RequestType, State
+from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry
+from pipelines.partitions import request_partitions
+from pipelines.request_state import failing_request
+from resources.crm import CrmDatabasesResource
+from resources.ledger import LedgerResource
+
+PerTable = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class FlagRequest:
+    type: RequestType
+    action: Action
+    group: str  # asset group, and the suffix of the asset names
+    step: str  # how a failed step is named in the ledger
+    event: str  # the audit event of each region
+
+
+OPT_OUT = FlagRequest(RequestType.OPT_OUT, "suppression", "opt_out", "opt-out", "suppressed")
+RESTRICTION = FlagRequest(
+    RequestType.RESTRICTION, "restriction", "restriction", "restriction", "restricted"
+)
+FLAG_REQUESTS = (OPT_OUT, RESTRICTION)
+
+
+def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
+    @asset(
+        name=f"crm_{region}_{req.group}",
+        partitions_def=request_partitions,
+        group_name=req.group,
+        ins={"subject": AssetIn("subject_identities")},
+        retry_policy=db_retry,
+        kinds={"sql"},
+        description=f"Set the data map's {req.action} on the person's rows in the {region} CRM, "
+        "in one transaction, with an audit entry (counts and row ids only).",
+    )
+    def _flag(
+        context: AssetExecutionContext,
+        crm: CrmDatabasesResource,
+        ledger: LedgerResource,
+        subject: ResolvedSubject,
+    ) -> Output[PerTable]:
+        led = ledger.ledger()
+        step = f"crm:{region} {req.step}"
+        with failing_request(context, led, subject.request_id, step, retries=DB_RETRIES):
+            connector = crm.connector(region)
+            findings = connector.find(
+                {subject.request_id: set(subject.identities)},
+                scope=subject.scope,
+                client_id=subject.client_id,
+            )[subject.request_id]
+            flagger = CrmFlagger(connector)
+            plan = flagger.plan(findings, req.action, at=datetime.now(UTC))
+            flagger.apply(plan)
+            details = {
+                "region": region,
+                "action": req.action,
+                # The keyed hash lets an auditor match a suppression to a person, nothing more.
+                "subject_hash": led.get(subject.request_id).subject_hash,
+                "rows_per_table": plan.counts(),
+                "rows": [
+                    {"table": c.table, "row_id": c.pk, "columns": sorted(c.values)}
+                    for c in plan.changes
+                ],
+            }
+            grounds = led.payload(subject.request_id).get("grounds")
+            if grounds:
+                details["grounds"] = grounds
+            led.audit(subject.request_id, req.event, details)
+        counts = plan.counts()
+        context.log.info(f"crm:{region}: {plan.rows_changed} rows {req.event} {counts}")
+        return Output(
+            counts,
+            metadata={
+                "region": region,
+                "action": req.action,
+                "rows_changed": plan.rows_changed,
+                "set_per_table": {t: c["set"] for t, c in counts.items()},
+                "already_per_table": {t: c["already"] for t, c in counts.items()},
+            },
+        )
+
+    return _flag
+
+
+def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinition:
+    @asset(
+        name=f"{req.group}_record",
+        partitions_def=request_partitions,
+        group_name=req.group,
+        ins={f"crm_{region}_{req.group}": AssetIn() for region in regions},
+        kinds={"json"},
+        description=f"Closes the {req.step} request once every region is done: counts per "
+        "system and table in the ledger; the identities are forgotten.",
+    )
+    def _record(
+        context: AssetExecutionContext, ledger: LedgerResource, **per_region: PerTable
+    ) -> MaterializeResult:
+        request_id = context.partition_key
+        led = ledger.ledger()
+        per_system = {
+            f"crm:{name.removeprefix('crm_').removesuffix('_' + req.group)}": counts
+            for name, counts in per_region.items()
+        }
+        changed = {
+            system: sum(c["set"] for c in tables.values()) for system, tables in per_system.items()
+        }
+        result = {"action": req.action, "rows_per_system": changed, "rows_per_table": per_system}
+        with failing_request(context, led, request_id, f"{req.step} record"):
+            led.transition(request_id, State.FULFILLED, result=result)
+            led.forget_identities(request_id)
+        return MaterializeResult(
+            metadata={"rows_changed_per_system": changed, "systems": sorted(per_system)}
+        )
+
+    return _record
+
+
+def flag_assets(regions: Sequence[str]) -> list[AssetsDefinition]:
+    return [
+        asset_def
+        for req in FLAG_REQUESTS
+        for asset_def in (
+            *(crm_flag_asset(req, region) for region in regions),
+            flag_record_asset(req, regions),
+        )
+    ]
