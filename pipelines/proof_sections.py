@@ -1,7 +1,6 @@
 """Turning a region's erasure result into its section of the deletion proof."""
 
 import hashlib
-from datetime import UTC, datetime
 
 from connectors.crm_erase import ErasureResult
 from connectors.datamap import DataMap
@@ -14,15 +13,7 @@ PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "k
 
 def proof_request(record: RequestRecord) -> ProofRequest:
     """The request part of a proof, completed now."""
-    return ProofRequest(
-        request_id=record.request_id,
-        request_type=str(record.type),
-        scope=str(record.scope),
-        client_id=record.client_id,
-        received_at=record.received_at,
-        due_at=record.due_at,
-        completed_at=datetime.now(UTC),
-    )
+    return ProofRequest.of(record)
 
 
 def crm_section(result: ErasureResult, datamap: DataMap) -> SystemSection:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from connectors.base import Identity
 from dsr.ledger.audit import check_no_personal_data
-from dsr.ledger.records import REQUEST_ID_PATTERN
+from dsr.ledger.records import REQUEST_ID_PATTERN, RequestRecord
 from dsr.proof.canonical import DEFAULT_KDF_COST, SALT_BYTES, canonical_bytes, kdf_problem, subject
 
 FORMAT = "inextcrm-dsr-deletion-proof/1"
@@ -40,6 +40,19 @@ class ProofRequest:
     received_at: datetime
     due_at: datetime
     completed_at: datetime
+
+    @classmethod
+    def of(cls, record: RequestRecord, completed_at: datetime | None = None) -> ProofRequest:
+        """The request part of a proof, from its ledger record; completed now unless given."""
+        return cls(
+            request_id=record.request_id,
+            request_type=str(record.type),
+            scope=str(record.scope),
+            client_id=record.client_id,
+            received_at=record.received_at,
+            due_at=record.due_at,
+            completed_at=completed_at or datetime.now(UTC),
+        )
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""`dsr purge`: the retention purges of policy 12, now (or as of --now), or as a dry run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dsr.cli.output import console, emit_json, errors, fail
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option(help="Show exactly what would be purged; change nothing")
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(help="Count retention from this ISO-8601 time (with zone); default: now"),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="closed_clients, closed_users, billing or export_bundles (repeat)"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Purge closed accounts (a month after closure), billing (after 7 years) and old bundles."""
+    from connectors.datamap import DataMapError
+    from connectors.retention_run import PURGES, run_purges
+    from dsr.cli.fulfil import Session
+    from pipelines.retention import purge_context
+
+    unknown = sorted(set(only or ()) - set(PURGES))
+    if unknown:
+        fail(f"unknown purge {', '.join(unknown)}; expected {', '.join(PURGES)}", as_json=as_json)
+    when = _parse(now, as_json)
+    session = Session()
+    res = session.resources
+    try:
+        ctx = purge_context(
+            crm=res["crm"],
+            ledger=res["ledger"],
+            proofs=res["proofs"],
+            exports=res["exports"],
+            backups=res["backups"],
+            now=when,
+            dry_run=dry_run,
+            export_retention_days=session.settings.export_retention_days,
+        )
+        outcomes = run_purges(ctx, only)
+    except DataMapError as exc:
+        fail(str(exc), as_json=as_json)
+    ok = all(o.ok for o in outcomes)
+    if as_json:
+        emit_json(
+            {
+                "ok": ok,
+                "dry_run": dry_run,
+                "now": when.isoformat(),
+                "purges": [o.as_dict() for o in outcomes],
+            }
+        )
+    else:
+        _show(outcomes, dry_run, when)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _parse(text: str | None, as_json: bool) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        fail("--now must be an ISO-8601 time such as 2026-11-25T04:15:00+00:00", as_json=as_json)
+    if when.tzinfo is None:
+        fail("--now needs a time zone, e.g. 2026-11-25T04:15:00+00:00", as_json=as_json)
+    return when.astimezone(UTC)
+
+
+def _show(outcomes: list, dry_run: bool, when: datetime) -> None:
+    verb = "would be" if dry_run else "were"
+    table = Table(
+        title=f"retention purge as of {when:%Y-%m-%d %H:%M} UTC" + (" (dry run)" if dry_run else "")
+    )
+    for name, justify in (("purge", "left"), ("region", "left"), ("table", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("action")
+    table.add_column("rows", justify="right")
+    for outcome in outcomes:
+        for region, tables in sorted(outcome.counts.items()):
+            for name, actions in sorted(tables.items()):
+                for action, n in sorted(actions.items()):
+                    table.add_row(outcome.purge, region, name, action, str(n))
+    if table.row_count:
+        console.print(table)
+    else:
+        console.print(f"nothing is due: no rows {verb} purged")
+    for outcome in outcomes:
+        waiting = 0
+        for item in outcome.items:
+            if item.get("status") in ("received", "in_progress"):
+                waiting += 1  # queued by an earlier run; the sensor has not run it yet
+            elif item.get("request_id"):
+                what = item.get("proof") or "queued for the pending_requests sensor"
+                console.print(f"{outcome.purge}: {item['request_id']} {item['status']}: {what}")
+        if waiting:
+            console.print(f"{outcome.purge}: {waiting} erasure requests queued earlier still wait")
+        for failure in outcome.failures:
+            errors.print(f"[bold red]failed:[/] {failure}")
