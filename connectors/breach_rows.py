@@ -1,0 +1,286 @@
+"""The rows of a breached table that existed in the window, and whom each one is about.
+
+A row counts when it was recorded (the table's ``recorded_at`` column in the data map) before the
+window's end, or when its time is unknown (a NULL, or a table with no such column): a row that
+still exists and came to be before the end existed during the window. Rows deleted since exist
+only in backups; see ``connectors.breach``.
+
+Whom a row is about, read from the data map and nothing else:
+
+- its own identity columns (every kind, matched or not: a billing address is exposed even if it
+  is a shared mailbox), names kept apart because they never tell two people apart;
+- the row it belongs to, through ``references`` (a note's contact, an attachment's e-mail's
+  contact), followed upwards until a table with identity columns answers;
+- e-mail addresses and phone numbers written in its free text (``mentioned``): the breach
+  exposed them too, though the row is someone else's record.
+
+Values are read in bound queries only; table and column names come from the data map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Date, DateTime, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from connectors.base import EMAIL, NAME, PHONE, Identity
+from connectors.crm_sql import CrmSqlConnector
+from connectors.datamap import DataMapError, IdentityColumn, TableMap
+from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT, harvest_identity
+from connectors.sql_helpers import typed_value
+
+_CHUNK = 500
+_YIELD_PER = 5000
+# References are acyclic (the data map refuses cycles); this only bounds a pathological map.
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Seeds:
+    """What identifies a row's person: matchable identities, and names for display only."""
+
+    ids: frozenset[Identity] = frozenset()
+    names: frozenset[Identity] = frozenset()
+
+    def __or__(self, other: Seeds) -> Seeds:
+        return Seeds(self.ids | other.ids, self.names | other.names)
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+
+@dataclass(slots=True)
+class WindowRow:
+    region: str
+    table: str
+    key: Any  # the primary key, as the database returned it
+    tenant: str | None
+    own: Seeds
+    mentioned: frozenset[Identity] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class _OwnerLink:
+    """Rows of ``table`` whose ``key`` equals this row's ``local`` column own this row."""
+
+    local: str
+    table: str
+    key: str
+
+
+def owner_links(connector: CrmSqlConnector, name: str) -> list[_OwnerLink]:
+    links = []
+    for owner_table, ref in connector.datamap.child_references():
+        if owner_table == name and ref.direction == "child":
+            links.append(_OwnerLink(ref.column, ref.target_table, ref.target_column))
+        elif ref.target_table == name and ref.direction == "parent":
+            links.append(_OwnerLink(ref.target_column, owner_table, ref.column))
+    return links
+
+
+def window_clause(connector: CrmSqlConnector, name: str, until: datetime) -> ColumnElement | None:
+    """``recorded_at`` before ``until`` (exclusive, aware UTC), or unknown; None: no column."""
+    tmap = connector.datamap.tables[name]
+    if not tmap.recorded_at:
+        return None
+    column = connector.table(name).c[tmap.recorded_at]
+    if isinstance(column.type, DateTime):
+        bound = until if column.type.timezone else until.replace(tzinfo=None)
+        return or_(column < bound, column.is_(None))
+    if isinstance(column.type, Date):
+        # A day that began before the window's end was (partly) inside it.
+        last_day = (until - timedelta(microseconds=1)).date()
+        return or_(column <= last_day, column.is_(None))
+    raise DataMapError(
+        f"{connector.datamap.source_path}: table {name!r}, recorded_at column "
+        f"{tmap.recorded_at!r} is {column.type}, not a date or timestamp"
+    )
+
+
+@lru_cache(maxsize=1 << 18)
+def _normalised(kind: str, raw: Any, phone_region: str) -> Identity | None:
+    # Validation (email_validator, phonenumbers) is most of the cost of reading a table, and a
+    # contact's values come back once for the contact and again for each of its notes.
+    return harvest_identity(kind, raw, phone_region)
+
+
+def mentioned_in(text: Any, phone_region: str) -> frozenset[Identity]:
+    """E-mail addresses and phones written in a free text, as the backup index reads them."""
+    if not isinstance(text, str) or not text:
+        return frozenset()
+    found = set()
+    if "@" in text:
+        found |= {
+            _normalised(EMAIL, m.group(0).strip("."), phone_region)
+            for m in _EMAIL_IN_TEXT.finditer(text)
+        }
+    found |= {_normalised(PHONE, m.group(0), phone_region) for m in _PHONE_IN_TEXT.finditer(text)}
+    found.discard(None)
+    return frozenset(found)  # type: ignore[arg-type]
+
+
+def _identity_seeds(tmap: TableMap, row: dict, phone_region: str) -> Seeds:
+    ids: set[Identity] = set()
+    names: set[Identity] = set()
+    for spec in tmap.identities:
+        ident = _column_identity(spec, row, phone_region)
+        if ident is not None:
+            (names if spec.kind == NAME else ids).add(ident)
+    return Seeds(frozenset(ids), frozenset(names))
+
+
+def _column_identity(spec: IdentityColumn, row: dict, phone_region: str) -> Identity | None:
+    parts = [row.get(c) for c in spec.source_columns]
+    # Joined as discovery harvests a name, so the report spells it as a request would.
+    raw = " ".join(str(p) for p in parts if p) if spec.kind == NAME else parts[0]
+    return _normalised(spec.kind, raw, phone_region)
+
+
+def _columns_needed(connector: CrmSqlConnector, name: str) -> list[str]:
+    tmap = connector.datamap.tables[name]
+    cols = [tmap.primary_key]
+    if tmap.tenant_column:
+        cols.append(tmap.tenant_column)
+    cols += [c for spec in tmap.identities for c in spec.source_columns]
+    cols += [link.local for link in owner_links(connector, name)]
+    cols += list(tmap.free_text)
+    return list(dict.fromkeys(cols))
+
+
+Known = dict[tuple[str, Any], Seeds]
+
+
+def owner_tables(connector: CrmSqlConnector) -> set[str]:
+    """Tables whose rows others belong to by primary key (a note's contact)."""
+    dm = connector.datamap
+    return {
+        ref.target_table
+        for _, ref in dm.child_references()
+        if ref.direction == "child" and ref.target_column == dm.tables[ref.target_table].primary_key
+    }
+
+
+def rows_in_window(
+    connector: CrmSqlConnector, name: str, until: datetime, known: Known | None = None
+) -> Iterator[WindowRow]:
+    """Every row of ``name`` present before ``until``, with whom it is about.
+
+    ``known`` carries the seeds of rows already read in this region, so a note's contact read a
+    moment ago is not read and validated again (tables are best read owners first).
+    """
+    remember = known is not None and name in owner_tables(connector)
+    for item in _rows_in_window(connector, name, until, known):
+        if remember:
+            known[(name, item.key)] = item.own  # type: ignore[index]
+        yield item
+
+
+def _rows_in_window(
+    connector: CrmSqlConnector, name: str, until: datetime, known: Known | None
+) -> Iterator[WindowRow]:
+    tmap = connector.datamap.tables[name]
+    table = connector.table(name)
+    region, phone_region = connector.region, connector.default_phone_region
+    links = owner_links(connector, name)
+    query = select(*(table.c[c] for c in _columns_needed(connector, name)))
+    clause = window_clause(connector, name, until)
+    if clause is not None:
+        query = query.where(clause)
+    # Rows are kept only as long as it takes to find their owners, one batch at a time.
+    batch: list[tuple[WindowRow, dict]] = []
+    with connector.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=_YIELD_PER).execute(query)
+        for row in result.mappings():
+            data = dict(row)
+            tenant = data.get(tmap.tenant_column) if tmap.tenant_column else None
+            mentioned = frozenset().union(
+                *(mentioned_in(data.get(col), phone_region) for col in tmap.free_text)
+            )
+            item = WindowRow(
+                region=region,
+                table=name,
+                key=data[tmap.primary_key],
+                tenant=str(tenant) if tenant is not None else None,
+                own=_identity_seeds(tmap, data, phone_region),
+                mentioned=mentioned,
+            )
+            if not links:
+                yield item
+                continue
+            batch.append((item, {link.local: data.get(link.local) for link in links}))
+            if len(batch) >= _YIELD_PER:
+                yield from _with_owners(connector, links, batch, known)
+                batch = []
+    if batch:
+        yield from _with_owners(connector, links, batch, known)
+
+
+def _with_owners(
+    connector: CrmSqlConnector,
+    links: list[_OwnerLink],
+    batch: list[tuple[WindowRow, dict]],
+    known: Known | None,
+) -> Iterator[WindowRow]:
+    for link in links:
+        values = {refs[link.local] for _, refs in batch if refs[link.local] is not None}
+        owners = owner_seeds(connector, link.table, link.key, values, known=known)
+        for item, refs in batch:
+            found = owners.get(refs[link.local])
+            if found:
+                item.own = item.own | found
+    for item, _ in batch:
+        yield item
+
+
+def owner_seeds(
+    connector: CrmSqlConnector,
+    name: str,
+    key: str,
+    values: set[Any],
+    depth: int = 0,
+    known: Known | None = None,
+) -> dict[Any, Seeds]:
+    """key value -> the identities of the rows of ``name`` with that key (and of their owners)."""
+    if not values or depth > _MAX_DEPTH:
+        return {}
+    tmap = connector.datamap.tables[name]
+    out: dict[Any, Seeds] = {}
+    if known and key == tmap.primary_key:
+        out = {v: known[(name, v)] for v in values if (name, v) in known}
+        values = values - out.keys()
+        if not values:
+            return out
+    table = connector.table(name)
+    links = owner_links(connector, name)
+    cols = list(
+        dict.fromkeys(
+            [key, *(c for s in tmap.identities for c in s.source_columns)]
+            + [link.local for link in links]
+        )
+    )
+    column = table.c[key]
+    typed = [v for v in (typed_value(column, v) for v in values) if v is not None]
+    rows: list[dict] = []
+    with connector.engine.connect() as conn:
+        for start in range(0, len(typed), _CHUNK):
+            chunk = typed[start : start + _CHUNK]
+            query = select(*(table.c[c] for c in cols)).where(column.in_(chunk))
+            rows += [dict(r) for r in conn.execute(query).mappings()]
+    upstream: dict[str, dict[Any, Seeds]] = {}
+    for link in links:
+        wanted = {r[link.local] for r in rows if r.get(link.local) is not None}
+        upstream[link.local] = owner_seeds(
+            connector, link.table, link.key, wanted, depth + 1, known
+        )
+    for r in rows:
+        seeds = _identity_seeds(tmap, r, connector.default_phone_region)
+        for link in links:
+            seeds = seeds | upstream[link.local].get(r.get(link.local), Seeds())
+        # Keys come back typed as the column; callers look them up with the values they read.
+        out[r[key]] = out.get(r[key], Seeds()) | seeds
+    return out
