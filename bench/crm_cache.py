@@ -8,6 +8,7 @@ database's comment, so no table is added to the schema the data map is validated
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from dsr.democrm.planted import plant
+from dsr.democrm.schema import metadata
 from dsr.democrm.seed import PLAN, seed
 from dsr.democrm.world import World
 from resources.engines import engine_for
@@ -24,6 +26,10 @@ from resources.engines import engine_for
 REGIONS = ("us", "eu")
 CACHE_DIR = Path(__file__).parent / ".cache"
 MARKER = "complete.json"
+# A cache seeded before a column was added would fail data-map validation: reseed on change.
+SCHEMA = hashlib.sha256(
+    ",".join(f"{t.name}.{c.name}" for t in metadata.sorted_tables for c in t.columns).encode()
+).hexdigest()[:12]
 # (region, rows loaded so far, rows in total, what is happening)
 SeedProgress = Callable[[str, int, int, str], None]
 
@@ -57,14 +63,15 @@ def sqlite_urls(size: int, seed_value: int, progress: SeedProgress) -> dict[str,
     folder = CACHE_DIR / f"sqlite-{size}-{seed_value}"
     urls = {r: f"sqlite:///{(folder / f'{r}.sqlite').resolve()}" for r in REGIONS}
     marker = folder / MARKER
-    if marker.is_file():
+    if marker.is_file() and json.loads(marker.read_text()).get("schema") == SCHEMA:
         for region in REGIONS:
             progress(region, 1, 1, "cached")
         return urls
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     counts = {r: _seed_one(urls[r], r, size, seed_value, progress) for r in REGIONS}
-    marker.write_text(json.dumps({"size": size, "seed": seed_value, "rows": counts}, indent=1))
+    done = {"size": size, "seed": seed_value, "schema": SCHEMA, "rows": counts}
+    marker.write_text(json.dumps(done, indent=1))
     return urls
 
 
@@ -75,7 +82,7 @@ def postgres_urls(
     admin = make_url(admin_url)
     if admin.drivername == "postgresql":
         admin = admin.set(drivername="postgresql+psycopg")
-    done_comment = f"bench seed={seed_value} size={size} complete"
+    done_comment = f"bench seed={seed_value} size={size} schema={SCHEMA} complete"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     urls: dict[str, str] = {}
     try:

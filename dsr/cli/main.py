@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dsr.cli import backups, breach, deadlines, demo, requests, verify
-from dsr.cli import retention as retention_cli
+from dsr.cli import backups, breach, deadlines, demo, requests, retention, verify
 
 app = typer.Typer(
     help="Data-subject request fulfilment for iNextCRM.",
@@ -28,7 +27,7 @@ for name, command in (
     ("public-key", verify.public_key),
     ("backup", backups.backup),
     ("restore-backup", backups.restore_backup),
-    ("purge", retention_cli.purge),
+    ("purge", retention.purge),
     ("breach-impact", breach.breach_impact),
     ("seed", demo.seed),
     ("demo", demo.demo),
