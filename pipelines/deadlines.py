@@ -34,7 +34,7 @@ from dagster import (
 from pydantic import Field
 
 from dsr.alerts import AlertDeliveryError, alert_payload
-from dsr.ledger.deadlines import DeadlineAlert, Urgency, deadline_alerts
+from dsr.ledger.deadlines import DeadlineAlert, Urgency, late_requests
 from dsr.ledger.records import OPEN_STATES
 from dsr.settings import Settings
 from resources.alerts import AlertsResource
@@ -110,8 +110,9 @@ def request_deadlines(
     alerts: AlertsResource,
 ) -> Iterator[MaterializeResult]:
     now = _at(config.checked_at)
-    open_requests = ledger.ledger().list_requests(states=OPEN_STATES)
-    found = deadline_alerts(open_requests, now, alerts.warn_days)
+    led = ledger.ledger()
+    found = late_requests(led, now, alerts.warn_days)
+    open_requests = led.count_requests(states=OPEN_STATES)
     overdue = [a for a in found if a.urgency is Urgency.OVERDUE]
     soon = [a for a in found if a.urgency is Urgency.DUE_SOON]
     for a in overdue:
@@ -127,13 +128,13 @@ def request_deadlines(
             delivery, failure = "failed", exc
             context.log.error(f"deadline alert not delivered: {exc}")
     context.log.info(
-        f"{len(open_requests)} open requests at {now:%Y-%m-%d %H:%M} UTC: {len(overdue)} overdue, "
+        f"{open_requests} open requests at {now:%Y-%m-%d %H:%M} UTC: {len(overdue)} overdue, "
         f"{len(soon)} due within {alerts.warn_days} days; webhook: {delivery}"
     )
     yield MaterializeResult(
         metadata={
             "checked_at": now.isoformat(),
-            "open_requests": len(open_requests),
+            "open_requests": open_requests,
             "overdue": len(overdue),
             "due_soon": len(soon),
             "warn_days": alerts.warn_days,
@@ -175,9 +176,7 @@ def deadline_watch(
     context: SensorEvaluationContext, ledger: LedgerResource, alerts: AlertsResource
 ) -> RunRequest | SkipReason:
     now = datetime.now(UTC)
-    found = deadline_alerts(
-        ledger.ledger().list_requests(states=OPEN_STATES), now, alerts.warn_days
-    )
+    found = late_requests(ledger.ledger(), now, alerts.warn_days)
     key = f"{now:%Y-%m-%d}:{_fingerprint(found)}"
     previous = context.cursor or ""
     if key == previous:

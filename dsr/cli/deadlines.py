@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from dsr.cli.output import console, emit_json, fail
-from dsr.ledger.deadlines import Urgency, deadline_alerts
+from dsr.ledger.deadlines import Urgency, late_requests
 from dsr.ledger.records import OPEN_STATES
 from dsr.settings import Settings
 from resources.ledger import LedgerResource
@@ -30,21 +30,21 @@ def deadlines(
         fail("--days must not be negative", as_json=as_json)
     ledger = LedgerResource(url=settings.ledger_url, keys_dir=str(settings.keys_dir)).ledger()
     now = datetime.now(UTC)
-    open_requests = ledger.list_requests(states=OPEN_STATES)
-    alerts = deadline_alerts(open_requests, now, warn_days)
+    alerts = late_requests(ledger, now, warn_days)
+    open_requests = ledger.count_requests(states=OPEN_STATES)
     overdue = sum(a.urgency is Urgency.OVERDUE for a in alerts)
     if as_json:
         emit_json(
             {
                 "ok": overdue == 0,
                 "checked_at": now,
-                "open_requests": len(open_requests),
+                "open_requests": open_requests,
                 "warn_days": warn_days,
                 "alerts": [a.as_dict() for a in alerts],
             }
         )
     else:
-        table = Table(title=f"{len(open_requests)} open requests; due within {warn_days} days")
+        table = Table(title=f"{open_requests} open requests; due within {warn_days} days")
         for column in ("request_id", "type", "state", "due (UTC)", "hours left"):
             table.add_column(column)
         for a in alerts:

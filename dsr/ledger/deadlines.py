@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from dsr.ledger.ledger import Ledger
 from dsr.ledger.records import OPEN_STATES, RequestRecord, utc
 
 
@@ -66,3 +67,9 @@ def deadline_alerts(
             )
         )
     return sorted(alerts, key=lambda a: (a.due_at, a.request_id))
+
+
+def late_requests(ledger: Ledger, now: datetime, warn_days: int) -> list[DeadlineAlert]:
+    """The alerts at ``now``, reading only the open requests due within the window."""
+    horizon = utc(now) + timedelta(days=warn_days)
+    return deadline_alerts(ledger.open_requests_due_by(horizon), now, warn_days)

@@ -306,6 +306,24 @@ class Ledger:
         with self._engine.connect() as conn:
             return [record_from_row(row) for row in conn.execute(query)]
 
+    def open_requests_due_by(self, horizon: datetime) -> list[RequestRecord]:
+        """Open requests due at or before ``horizon``: all a deadline check needs to read."""
+        query = (
+            select(requests)
+            .where(
+                requests.c.state.in_([s.value for s in OPEN_STATES]),
+                requests.c.due_at <= utc(horizon),
+            )
+            .order_by(requests.c.due_at, requests.c.request_id)
+        )
+        with self._engine.connect() as conn:
+            return [record_from_row(row) for row in conn.execute(query)]
+
+    def count_requests(self, *, states: Collection[State]) -> int:
+        query = select(func.count()).where(requests.c.state.in_([State(s).value for s in states]))
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def forget_identities(self, request_id: str) -> None:
         with self._write() as conn:
             if State(self._row(conn, request_id).state) is State.IN_PROGRESS:
