@@ -31,7 +31,7 @@ def flags_report(record: RequestRecord, run_id: str | None, as_json: bool) -> No
     elif ok:
         table = Table(title=f"{record.type}: {(record.result or {}).get('action', '')}")
         for col in ("system:region", "table", "set now", "already set"):
-            table.add_column(col, justify="right" if col.endswith("set") else "left")
+            table.add_column(col, justify="right" if "set" in col else "left")
         for system, tables in sorted(per_table.items()):
             for name, counts in sorted(tables.items()):
                 table.add_row(system, name, str(counts["set"]), str(counts["already"]))
