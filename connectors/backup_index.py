@@ -19,9 +19,10 @@ name in an identity column.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ import numpy as np
 from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Connection
 
+from connectors.backup_harvest import Harvester
 from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.datamap import DataMap, IdentityColumn
-from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT, harvest_identity
+from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT
 from dsr.keys import KeyRing
 
 DIGEST_BYTES = 16
@@ -53,32 +55,48 @@ def index_digest(keys: KeyRing, ident: Identity) -> bytes:
     return bytes.fromhex(keys.keyed_hash(ident.kind, ident.value))[:DIGEST_BYTES]
 
 
-def identities_in_text(text: Any, phone_region: str) -> Iterator[Identity]:
+def _digester(keys: KeyRing) -> Callable[[Identity], bytes]:
+    """``index_digest`` for millions of values: the same HMAC-SHA256 through the one-shot
+    ``hmac.digest`` (OpenSSL, no object per value); a test holds both to the same bytes."""
+    key = keys.hash_key
+
+    def digest(ident: Identity) -> bytes:
+        msg = f"{ident.kind}\x1f{ident.value}".encode()
+        return hmac.digest(key, msg, "sha256")[:DIGEST_BYTES]
+
+    return digest
+
+
+def identities_in_text(
+    text: Any, phone_region: str, harvest: Harvester | None = None
+) -> Iterator[Identity]:
     """E-mail addresses and phone numbers written in a free text, normalised."""
     if not isinstance(text, str) or not text:
         return
+    harvest = harvest or Harvester(phone_region)
     if "@" in text:
         for m in _EMAIL_IN_TEXT.finditer(text):
-            ident = harvest_identity(EMAIL, m.group(0).strip("."), phone_region)
+            ident = harvest(EMAIL, m.group(0).strip("."))
             if ident is not None:
                 yield ident
     for m in _PHONE_IN_TEXT.finditer(text):
-        ident = harvest_identity(PHONE, m.group(0), phone_region)
+        ident = harvest(PHONE, m.group(0))
         if ident is not None:
             yield ident
 
 
-def _column_identity(spec: IdentityColumn, row: Any, phone_region: str) -> Identity | None:
+def _column_identity(spec: IdentityColumn, row: Any, harvest: Harvester) -> Identity | None:
     parts = [row[c] for c in spec.source_columns]
     # Joined exactly as discovery harvests a name, so the same person hashes the same way.
     raw = " ".join(str(p) for p in parts if p) if spec.kind == NAME else parts[0]
-    return harvest_identity(spec.kind, raw, phone_region)
+    return harvest(spec.kind, raw)
 
 
 def scan_identities(
     conn: Connection, datamap: DataMap, phone_region: str = "US"
 ) -> Iterator[tuple[str, Identity]]:
     """(table, identity) for every identity value in the mapped tables, duplicates included."""
+    harvest = Harvester(phone_region)
     for name in sorted(datamap.tables):
         tmap = datamap.tables[name]
         wanted = [c for spec in tmap.identities for c in spec.source_columns]
@@ -91,12 +109,14 @@ def scan_identities(
         )
         for row in conn.execute(query).mappings():
             for spec in tmap.identities:
-                ident = _column_identity(spec, row, phone_region)
+                ident = _column_identity(spec, row, harvest)
                 if ident is not None:
                     yield name, ident
             for col in tmap.free_text:
-                for ident in identities_in_text(row[col], phone_region):
-                    yield name, ident
+                text = row[col]
+                if text:  # most rows have no note: skip the call
+                    for ident in identities_in_text(text, phone_region, harvest):
+                        yield name, ident
 
 
 def row_counts(conn: Connection, datamap: DataMap) -> dict[str, int]:
@@ -113,8 +133,9 @@ def collect_digests(
     # 16 bytes a value in one buffer (not a set of bytes objects, ~100 bytes each): the index of
     # a million-contact region is sorted and deduplicated in numpy afterwards.
     out = bytearray()
+    digest = _digester(keys)
     for _, ident in scan_identities(conn, datamap, phone_region):
-        out += index_digest(keys, ident)
+        out += digest(ident)
     return out
 
 

@@ -165,7 +165,8 @@ class BackupStore:
             with (
                 open(copy, "rb") as fh,
                 os.fdopen(fd, "wb") as raw,
-                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+                # Level 6 (gzip's own default): about half the time of 9 for a few % more bytes.
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
             ):
                 shutil.copyfileobj(fh, gz, 1 << 20)
             return result

@@ -17,15 +17,17 @@ What is kept about an erased person, per erasure request: the request id, the sc
 id the erasure ran with, when it ran and when it was recorded, and the sorted list of keyed
 hashes. The hashes reveal nothing without the hash key, but whoever holds the key can test a
 guessed e-mail address against them: they are pseudonymous data, kept only as long as a backup
-older than the erasure exists (``purge_before``, run by the expiry job), and protected like the
-key. Losing or rotating the hash key makes every tombstone unmatchable (and every backup index
-unreadable): restores would then come back without the erasures, so the key must be rotated
-only together with new backups and tombstones.
+older than the erasure exists or the erasure's final certificate is still due (``purge_before``
+with ``keep``, run by the expiry job), and protected like the key. Losing or rotating the hash
+key makes every tombstone unmatchable (and every backup index unreadable): restores would then
+come back without the erasures, so the key must be rotated only together with new backups and
+tombstones.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -184,11 +186,14 @@ class Tombstones:
         with self.engine.connect() as conn:
             return [self._tombstone(row) for row in conn.execute(query)]
 
-    def purge_before(self, timestamp: datetime) -> int:
-        """Forget erasures older than ``timestamp`` (the oldest remaining backup, less a margin)."""
+    def purge_before(self, timestamp: datetime, keep: Collection[str] = ()) -> int:
+        """Forget erasures older than ``timestamp`` (the oldest remaining backup, less a margin),
+        except the requests in ``keep`` (those still waiting for their final certificate)."""
         query = delete(tombstones_table).where(
             tombstones_table.c.erased_at < _aware(timestamp, "timestamp")
         )
+        if keep:
+            query = query.where(tombstones_table.c.request_id.not_in(sorted(keep)))
         with self.engine.begin() as conn:
             return int(conn.execute(query).rowcount or 0)
 

@@ -2,7 +2,10 @@
 
 Policy 12 keeps backups one month. Each snapshot carries a keyed-hash identity index, so the
 deletion proof can name the backups that still hold a person, and a restore re-applies every
-erasure recorded since (``dsr restore-backup``).
+erasure recorded since (``dsr restore-backup``). The expiry run deletes what is past retention
+and issues the final certificate of each erasure whose person no backup holds any more
+(``connectors.backup_expiry``); its schedule passes the tick's time as run config, so a run
+that starts late still expires as of its tick, and a test can pin the time the same way.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -11,25 +14,34 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
+    Config,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
+    Failure,
     MaterializeResult,
     OpExecutionContext,
+    RunConfig,
+    RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     asset,
     build_schedule_from_partitioned_job,
     define_asset_job,
     in_process_executor,
     job,
     op,
+    schedule,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
+from pydantic import Field
 
+from connectors.backup_expiry import expire_backups as expire
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
+from resources.proofs import ProofStoreResource
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01")
 
@@ -75,25 +87,75 @@ def backup_schedule(backups: UnresolvedAssetJobDefinition) -> ScheduleDefinition
     )
 
 
-@op(description="Delete backups past retention (never a region's only one); audit each")
+class ExpiryConfig(Config):
+    now: str | None = Field(
+        default=None,
+        description="Expire as of this time (ISO 8601 with a zone, e.g. 2026-11-24T03:30:00+00:00)."
+        " The schedule passes its tick's time, so a run that starts late still expires as of its"
+        " tick. Empty: the current time. Never later than the clock: that would expire early.",
+    )
+
+
+# A tick time a little ahead of this host's clock is still its own tick, not a time travel.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def expiry_time(config: ExpiryConfig, clock: datetime) -> datetime:
+    """The time the run expires as of; ValueError for a malformed, zone-less or future time."""
+    if not config.now:
+        return clock
+    try:
+        when = datetime.fromisoformat(config.now)
+    except ValueError:
+        raise ValueError(f"now: {config.now[:40]!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise ValueError("now: give a time zone (e.g. +00:00); a naive time is ambiguous")
+    if when > clock + CLOCK_SKEW:
+        raise ValueError(
+            f"now: {when.isoformat()} is later than the clock ({clock:%Y-%m-%dT%H:%M}Z): "
+            "expiring as of the future would delete backups before their time"
+        )
+    return when.astimezone(UTC)
+
+
+@op(
+    description="Delete backups past retention (never a region's only one), audit each, and issue "
+    "the final certificate of every erasure no backup holds any more"
+)
 def expire_backups(
-    context: OpExecutionContext, backups: BackupsResource, ledger: LedgerResource
+    context: OpExecutionContext,
+    config: ExpiryConfig,
+    backups: BackupsResource,
+    ledger: LedgerResource,
+    proofs: ProofStoreResource,
 ) -> None:
-    store, led = backups.store(), ledger.ledger()
-    now = datetime.now(UTC)
-    store.sweep_partials()
-    removed = []
-    for record in store.expired(now):
-        store.delete(record.backup_id)
-        led.audit(None, "backup_expired", {"backup_id": record.backup_id, "region": record.region})
-        removed.append(record.backup_id)
-    remaining = store.list()
-    if remaining:
-        oldest = min(r.created_at for r in remaining)
-        # Tombstones matter only while a backup older than the erasure exists.
-        backups.tombstones().purge_before(oldest - timedelta(days=1))
-    context.log.info(f"removed {len(removed)} backups; {len(remaining)} remain")
-    context.add_output_metadata({"removed": removed, "remaining": [r.backup_id for r in remaining]})
+    try:
+        now = expiry_time(config, datetime.now(UTC))
+    except ValueError as exc:
+        raise Failure(description=str(exc)) from None
+    report = expire(
+        backups.store(),
+        backups.tombstones(),
+        ledger.ledger(),
+        ledger.key_ring(),
+        proofs.folder(),
+        now,
+    )
+    removed = sum(len(v) for v in report.removed.values())
+    remaining = {region: len(ids) for region, ids in report.remaining.items()}
+    context.log.info(
+        f"as of {now.isoformat()}: removed {removed} backups {report.removed}; remaining per "
+        f"region {remaining}; final certificates issued for {report.certificates or 'none'}; "
+        f"{len(report.awaiting)} erasures still held by a backup"
+    )
+    metadata = report.as_metadata()
+    if report.problems:
+        # Fail loudly: the deletions happened, but a certificate that is due was not issued.
+        raise Failure(
+            description="backup expiry incomplete: " + "; ".join(report.problems),
+            metadata=metadata,
+        )
+    context.add_output_metadata(metadata)
 
 
 @job(executor_def=in_process_executor, description="Daily expiry of CRM backups (30 days).")
@@ -101,8 +163,20 @@ def expire_backups_job() -> None:
     expire_backups()
 
 
-expire_backups_schedule = ScheduleDefinition(
+@schedule(
     job=expire_backups_job,
     cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
+    name="expire_backups_job_schedule",
 )
+def expire_backups_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    tick = context.scheduled_execution_time
+    if tick is None:  # evaluated by hand, outside a tick
+        tick = datetime.now(UTC)
+    tick = tick.astimezone(UTC)
+    return RunRequest(
+        run_key=f"expire-backups-{tick:%Y-%m-%d}",
+        run_config=RunConfig(ops={"expire_backups": ExpiryConfig(now=tick.isoformat())}),
+        tags={"dsr/expiry_as_of": tick.isoformat()},
+    )

@@ -138,6 +138,9 @@ def test_a_tombstone_keeps_keyed_hashes_only(tmp_path: Path, keys: KeyRing) -> N
     stones = Tombstones(f"sqlite:///{ledger}", keys)
     assert stones.purge_before(T0 + timedelta(days=2)) == 1
     assert [t.request_id for t in stones.since(T0)] == ["r2"]
+    # A request still waiting for its final certificate keeps its tombstone, however old.
+    assert stones.purge_before(T0 + timedelta(days=3), keep={"r2"}) == 0
+    assert stones.get("r2") is not None
     with pytest.raises(ValueError, match="time zone"):
         stones.record("r3", MARIA, "user_account", None, datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="client id"):

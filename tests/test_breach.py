@@ -207,7 +207,7 @@ def test_the_report_is_in_the_eu_store_and_the_audit_log_has_counts_only(env: Ds
 
 
 def test_dagster_job_stores_counts_and_the_report_hash_never_a_person(env: DsrEnv) -> None:
-    job = env.defs.get_job_def("breach_impact_job")
+    job = env.defs.resolve_job_def("breach_impact_job")
     config = {"tables": ["contacts", "notes", "users"], "since": "2026-01-01",
               "until": "2026-02-05"}  # fmt: skip
     result = job.execute_in_process(
@@ -276,7 +276,7 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(
 
 
 def test_the_job_refuses_bad_input_with_the_valid_tables(lite: DsrEnv) -> None:
-    job = lite.defs.get_job_def("breach_impact_job")
+    job = lite.defs.resolve_job_def("breach_impact_job")
     config = {"tables": ["contacts' OR 1=1 --"], "since": "2026-01-01", "until": "2026-02-05"}
     result = job.execute_in_process(
         run_config={"ops": {"breach_impact": {"config": config}}},

@@ -59,11 +59,18 @@ def verify_proof(
 
     With --public-key only, nothing of ours is needed: an auditor's situation. Without it, our
     own key and ledger are used, and the proof's entry is also looked up in the ledger's chain.
+    A final certificate (issued when the last backup holding the person expired) is checked too.
     """
     from dsr.proof import verify_proof as check
 
     if not path.is_file():
         fail(f"no such proof: {path}", as_json=as_json)
+    from dsr.proof.certificate import is_certificate
+
+    if is_certificate(path.read_bytes()[: 16 << 20]):
+        # A final certificate (<request_id>.certificate.json) is checked the same way.
+        _verify_certificate(path, public_key, as_json)
+        return
     ledger = None
     if public_key:
         pem = public_key.read_text()
@@ -98,6 +105,46 @@ def verify_proof(
                 else "[red]✗[/] the proof is NOT about this person"
             )
     if not ok:
+        raise typer.Exit(1)
+
+
+def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> None:
+    """The final certificate: signature, its audit entry, and (with our ledger) the chain."""
+    from dsr.proof.certificate import verify_certificate
+
+    ledger = None
+    if public_key:
+        pem = public_key.read_text()
+    else:
+        from resources import build_resources
+
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        res = build_resources(settings)["ledger"]
+        pem, ledger = res.key_ring().public_key_pem(), res.ledger()
+    report = verify_certificate(path, pem, ledger=ledger)
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "kind": "final_certificate",
+                "request_id": report.request_id,
+                "backups": report.backups,
+                "problems": report.problems,
+                "signature": report.signature,
+                "chain": report.chain,
+            }
+        )
+    else:
+        if report.ok:
+            console.print(
+                f"[green]valid[/] final certificate for {report.request_id}: signature "
+                f"{report.signature}, chain {report.chain}; {len(report.backups)} backups that "
+                "held the person are deleted, and no backup holds the person any more"
+            )
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}")
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -1,0 +1,399 @@
+"""The final certificate: the last word of an erasure, once no backup holds the person any more.
+
+A deletion proof names the backups that still held the person when it was issued and when each
+expires (policy 12 keeps backups a month). When the expiry job has deleted the last of them and
+no remaining backup's identity index holds any of the person's keyed hashes, it issues this
+certificate. It names no one: the request id, the proof it completes (the SHA-256 of the first
+proof's body and the hash of that proof's audit entry), each backup that held the person with
+when it was deleted (and that deletion's audit entry), and the statement itself. The body is
+derived from the ledger alone, so issuing it again after a crash yields the very same bytes.
+
+Like a proof it is an entry of the hash-chained audit log (``final_certificate_issued``, whose
+details link the proof's entry), and the Ed25519 signature covers certificate and entry together:
+with only the file and our public key an auditor checks that nothing was changed and that the
+entry is the one that records this very certificate; with our ledger too, that the entry and the
+proof's entry are in the chain. The file is ``<request_id>.certificate.json`` beside the proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dsr.keys import KeyRing, verify_signature
+from dsr.ledger import AuditEntry, Ledger, UnknownRequest
+from dsr.ledger.audit import entry_hash
+from dsr.proof.canonical import NotCanonical, canonical_bytes, digest, loads
+from dsr.proof.sign import EVENT as PROOF_EVENT
+from dsr.proof.sign import SIGNATURE_ALGORITHM, entry_fields
+from dsr.proof.verify import ENTRY_FIELDS, _canonical_pem
+
+FORMAT = "inextcrm-dsr-final-certificate/1"
+EVENT = "final_certificate_issued"
+SUFFIX = ".certificate.json"
+STATEMENT = (
+    "No backup of the iNextCRM databases holds the person's erased data any more: every backup "
+    "that held the person when the deletion proof was issued has been deleted, and no remaining "
+    "backup taken before the erasure contains any of the person's keyed identity hashes. Backups "
+    "taken since hold only what the deletion proof lists as kept."
+)
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+_BACKUP_FIELDS = (
+    "backup_id",
+    "region",
+    "created_at",
+    "expires_at",
+    "deleted_at",
+    "deletion_audit_seq",
+    "deletion_entry_hash",
+)
+
+
+@dataclass(frozen=True)
+class DeletedBackup:
+    backup_id: str
+    region: str
+    created_at: str
+    expires_at: str
+    deletion: AuditEntry  # the backup_expired entry the expiry job wrote for it
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "backup_id": self.backup_id,
+            "region": self.region,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "deleted_at": self.deletion.at.isoformat(timespec="microseconds"),
+            "deletion_audit_seq": self.deletion.seq,
+            "deletion_entry_hash": self.deletion.entry_hash,
+        }
+
+
+@dataclass
+class IssuedCertificate:
+    path: Path
+    sha256: str
+    audit_seq: int
+
+
+def certificate_path(out_dir: Path, request_id: str) -> Path:
+    return Path(out_dir) / f"{request_id}{SUFFIX}"
+
+
+def build_certificate(
+    request_id: str,
+    proof_entry: AuditEntry,
+    backups: list[DeletedBackup],
+) -> dict[str, Any]:
+    if proof_entry.event != PROOF_EVENT or proof_entry.request_id != request_id:
+        raise ValueError(f"audit entry {proof_entry.seq} is not a deletion proof of {request_id}")
+    if not backups:
+        raise ValueError("a final certificate names the backups that held the person")
+    return {
+        "format": FORMAT,
+        "request": {"id": request_id},
+        "completes": {
+            "proof_sha256": proof_entry.details["proof_sha256"],
+            "audit_seq": proof_entry.seq,
+            "audit_entry_hash": proof_entry.entry_hash,
+        },
+        "backups": [b.as_json() for b in sorted(backups, key=lambda b: b.backup_id)],
+        "statement": STATEMENT,
+    }
+
+
+def _signed_payload(certificate: Any, audit_entry: Any) -> bytes:
+    return canonical_bytes({"certificate": certificate, "audit_entry": audit_entry})
+
+
+def issue_certificate(
+    body: dict[str, Any],
+    keys: KeyRing,
+    ledger: Ledger,
+    out_dir: Path,
+    *,
+    remaining_checked: int = 0,
+) -> IssuedCertificate:
+    """Append the ``final_certificate_issued`` entry, sign, write ``<request_id>.certificate.json``.
+
+    The temporary file is created before the entry is appended, so an unwritable folder is found
+    out first. A crash after the append leaves an entry without a file: issuing the same body
+    again reuses that entry instead of appending a second one (Ed25519 signatures are
+    deterministic, so the file is what the first attempt would have written).
+    """
+    problems = check_certificate_body(body)
+    if problems:
+        raise ValueError("no final certificate issued: " + " ".join(problems))
+    request_id = body["request"]["id"]
+    sha = digest(body)
+    public_key = keys.public_key_pem()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = certificate_path(out_dir, request_id)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            completes = body["completes"]
+            earlier = [
+                e
+                for e in ledger.audit_entries(request_id)
+                if e.event == EVENT and e.details.get("certificate_sha256") == sha
+            ]
+            entry = (
+                earlier[0]
+                if earlier
+                else ledger.audit(
+                    request_id,
+                    EVENT,
+                    {
+                        "certificate_sha256": sha,
+                        "completes_proof_sha256": completes["proof_sha256"],
+                        "completes_audit_seq": completes["audit_seq"],
+                        "completes_entry_hash": completes["audit_entry_hash"],
+                        "remaining_backups_checked": remaining_checked,
+                    },
+                )
+            )
+            fields = entry_fields(entry)
+            document = {
+                "certificate": body,
+                "audit_entry": fields,
+                "signature": {
+                    "algorithm": SIGNATURE_ALGORITHM,
+                    "public_key": public_key,
+                    "value": keys.sign(_signed_payload(body, fields)),
+                },
+            }
+            fh.write(canonical_bytes(document))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return IssuedCertificate(path=path, sha256=sha, audit_seq=entry.seq)
+
+
+def check_certificate_body(body: Any) -> list[str]:
+    """What is structurally wrong with a certificate body (empty if nothing)."""
+    if not isinstance(body, dict):
+        return ["The certificate is not a JSON object."]
+    problems = []
+    expected = {
+        "format",
+        "request",
+        "completes",
+        "backups",
+        "statement",
+    }
+    if set(body) != expected:
+        return ["The certificate does not have exactly the fields of " + FORMAT + "."]
+    if body["format"] != FORMAT:
+        problems.append(f"The certificate format is not {FORMAT}.")
+    request = body["request"]
+    if not isinstance(request, dict) or not isinstance(request.get("id"), str):
+        problems.append("The certificate names no request id.")
+    completes = body["completes"]
+    if (
+        not isinstance(completes, dict)
+        or set(completes) != {"proof_sha256", "audit_seq", "audit_entry_hash"}
+        or not _HEX64.match(str(completes.get("proof_sha256")))
+        or not _HEX64.match(str(completes.get("audit_entry_hash")))
+        or not isinstance(completes.get("audit_seq"), int)
+    ):
+        problems.append("The certificate does not link a deletion proof and its audit entry.")
+    backups = body["backups"]
+    if (
+        not isinstance(backups, list)
+        or not backups
+        or not all(isinstance(b, dict) and set(b) == set(_BACKUP_FIELDS) for b in backups)
+    ):
+        problems.append("The certificate must name each backup that held the person.")
+    if body["statement"] != STATEMENT:
+        problems.append("The certificate's statement is not the statement we issue.")
+    return problems
+
+
+@dataclass
+class CertificateReport:
+    ok: bool
+    problems: list[str]
+    signature: str  # "valid" | "invalid" | "untrusted-key"
+    chain: str  # "consistent" | "broken" | "in-ledger" | "not-in-ledger"
+    request_id: str | None = None
+    certificate_sha256: str | None = None
+    backups: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def is_certificate(data: bytes) -> bool:
+    """Whether a file is a final certificate rather than a deletion proof (by its shape only)."""
+    try:
+        doc = loads(data)
+    except NotCanonical:
+        return False
+    return isinstance(doc, dict) and "certificate" in doc
+
+
+def _signature(doc: dict[str, Any], trusted: str | None, report: CertificateReport) -> None:
+    sig = doc["signature"]
+    value = sig.get("value") if isinstance(sig, dict) else None
+    embedded = sig.get("public_key") if isinstance(sig, dict) else None
+    if not isinstance(sig, dict) or sig.get("algorithm") != SIGNATURE_ALGORITHM:
+        report.problems.append(f"The signature block is not an {SIGNATURE_ALGORITHM} signature.")
+        return
+    try:
+        raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
+        if base64.b64encode(raw).decode() != value or len(raw) != 64:
+            raise ValueError
+    except (binascii.Error, ValueError):
+        report.problems.append("The signature value is not a base64 Ed25519 signature.")
+        return
+    payload = _signed_payload(doc["certificate"], doc["audit_entry"])
+    if trusted is not None:
+        if embedded != trusted:
+            report.problems.append("The embedded public key is not the trusted public key given.")
+        good = verify_signature(trusted, payload, value)
+        report.signature = "valid" if good else "invalid"
+    else:
+        try:
+            good = isinstance(embedded, str) and verify_signature(embedded, payload, value)
+        except ValueError:
+            good = False
+        report.signature = "untrusted-key" if good else "invalid"
+        if good:
+            report.notes.append(
+                "The signature matches the key embedded in the certificate, which anyone could "
+                "have put there: pass our published public key to check who signed it."
+            )
+    if not good:
+        report.problems.append(
+            "The signature does not match the certificate and its audit entry: the file was "
+            "changed after signing, or it was signed with another key."
+        )
+
+
+def _entry(doc: dict[str, Any], report: CertificateReport) -> dict[str, Any] | None:
+    entry = doc["audit_entry"]
+    if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
+        report.problems.append("The audit entry does not have exactly the ledger's entry fields.")
+        return None
+    try:
+        datetime.fromisoformat(entry["at"])
+        recomputed = entry_hash(**{k: entry[k] for k in ENTRY_FIELDS if k != "entry_hash"})
+    except (TypeError, ValueError):
+        report.problems.append("The audit entry is not well-formed (its time or fields).")
+        return None
+    if recomputed != entry["entry_hash"]:
+        report.problems.append(
+            "The audit entry was altered: its entry_hash does not match its content."
+        )
+    details = entry["details"] if isinstance(entry["details"], dict) else {}
+    if details.get("certificate_sha256") != report.certificate_sha256:
+        report.problems.append(
+            "The audit entry records another certificate: its certificate_sha256 is not the "
+            "SHA-256 of this certificate (the certificate or the entry was changed)."
+        )
+    completes = doc["certificate"].get("completes")
+    if isinstance(completes, dict) and (
+        details.get("completes_proof_sha256") != completes.get("proof_sha256")
+        or details.get("completes_entry_hash") != completes.get("audit_entry_hash")
+    ):
+        report.problems.append("The audit entry links another deletion proof than the certificate.")
+    if entry["event"] != EVENT:
+        report.problems.append(f"The audit entry is a {str(entry['event'])[:64]!r} event.")
+    if entry["request_id"] != report.request_id:
+        report.problems.append("The audit entry belongs to another request than the certificate.")
+    return entry
+
+
+def _in_ledger(
+    entry: dict[str, Any], body: dict[str, Any], ledger: Ledger, report: CertificateReport
+) -> None:
+    try:
+        recorded = {e.seq: e for e in ledger.audit_entries(entry["request_id"])}
+    except UnknownRequest:
+        recorded = {}
+    ours = recorded.get(entry["seq"])
+    proof = recorded.get(body["completes"]["audit_seq"])
+    if ours is None or ours.entry_hash != entry["entry_hash"]:
+        report.chain = "not-in-ledger"
+        report.problems.append("The ledger has no audit entry with this entry_hash: not ours.")
+        return
+    if (
+        proof is None
+        or proof.event != PROOF_EVENT
+        or proof.entry_hash != body["completes"]["audit_entry_hash"]
+    ):
+        report.chain = "not-in-ledger"
+        report.problems.append("The deletion proof it completes is not in the ledger's chain.")
+        return
+    chain = ledger.verify_chain()
+    if not chain.ok:
+        report.chain = "broken"
+        report.problems.append(f"The ledger's audit chain does not verify: {chain.problem}")
+        return
+    report.chain = "in-ledger"
+
+
+def verify_certificate(
+    source: Path | str | bytes, public_key_pem: str | None = None, *, ledger: Ledger | None = None
+) -> CertificateReport:
+    """Check a final certificate; ``ok`` only if nothing at all is wrong with it."""
+    trusted = _canonical_pem(public_key_pem) if public_key_pem is not None else None
+    report = CertificateReport(False, [], "invalid", "broken")
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        doc = loads(data)
+    except (NotCanonical, OSError) as exc:
+        report.problems.append(f"The certificate file cannot be read: {exc}.")
+        return report
+    if not isinstance(doc, dict) or set(doc) != {"certificate", "audit_entry", "signature"}:
+        report.problems.append(
+            "The file is not a final certificate: it needs certificate, audit_entry, signature."
+        )
+        return report
+    if canonical_bytes(doc) != data:
+        report.problems.append("The file is not in canonical form: it was edited after writing.")
+    body = doc["certificate"]
+    report.problems += check_certificate_body(body)
+    if report.problems:
+        return report
+    report.request_id = body["request"]["id"]
+    report.certificate_sha256 = digest(body)
+    report.backups = [b["backup_id"] for b in body["backups"]]
+    _signature(doc, trusted, report)
+    before = len(report.problems)
+    entry = _entry(doc, report)
+    if entry is not None and len(report.problems) == before:
+        report.chain = "consistent"
+        if ledger is not None:
+            _in_ledger(entry, body, ledger, report)
+    report.ok = not report.problems
+    return report
+
+
+__all__ = [
+    "EVENT",
+    "FORMAT",
+    "STATEMENT",
+    "SUFFIX",
+    "CertificateReport",
+    "DeletedBackup",
+    "IssuedCertificate",
+    "build_certificate",
+    "certificate_path",
+    "check_certificate_body",
+    "is_certificate",
+    "issue_certificate",
+    "verify_certificate",
+]
