@@ -415,7 +415,7 @@ def test_a_consistent_forgery_needs_our_key_or_our_ledger(
     """Someone may rebuild every hash and sign with their own key: only the key or ledger tells."""
     from dsr.ledger.audit import entry_hash
     from dsr.proof.canonical import digest
-    from dsr.proof.sign import signed_payload
+    from dsr.proof.envelope import signed_payload
 
     forger = KeyRing(tmp_path / "forger")
     doc = json.loads(issued.read_bytes())
@@ -425,7 +425,7 @@ def test_a_consistent_forgery_needs_our_key_or_our_ledger(
     entry["details"]["proof_sha256"] = digest(doc["proof"])
     entry["entry_hash"] = entry_hash(**{k: v for k, v in entry.items() if k != "entry_hash"})
     doc["signature"]["public_key"] = forger.public_key_pem()
-    doc["signature"]["value"] = forger.sign(signed_payload(doc["proof"], entry))
+    doc["signature"]["value"] = forger.sign(signed_payload("proof", doc["proof"], entry))
     data = canonical_bytes(doc)
 
     assert verify_proof(data).signature == "untrusted-key"

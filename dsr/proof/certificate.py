@@ -17,24 +17,16 @@ proof's entry are in the chain. The file is ``<request_id>.certificate.json`` be
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dsr.keys import KeyRing, verify_signature
+from dsr.keys import KeyRing
 from dsr.ledger import AuditEntry, Ledger, UnknownRequest
-from dsr.ledger.audit import entry_hash
 from dsr.proof.canonical import NotCanonical, canonical_bytes, digest, loads
+from dsr.proof.envelope import canonical_pem, check_entry, check_signature, write_signed
 from dsr.proof.sign import EVENT as PROOF_EVENT
-from dsr.proof.sign import SIGNATURE_ALGORITHM, entry_fields
-from dsr.proof.verify import ENTRY_FIELDS, _canonical_pem
 
 FORMAT = "inextcrm-dsr-final-certificate/1"
 EVENT = "final_certificate_issued"
@@ -110,10 +102,6 @@ def build_certificate(
     }
 
 
-def _signed_payload(certificate: Any, audit_entry: Any) -> bytes:
-    return canonical_bytes({"certificate": certificate, "audit_entry": audit_entry})
-
-
 def issue_certificate(
     body: dict[str, Any],
     keys: KeyRing,
@@ -134,52 +122,29 @@ def issue_certificate(
         raise ValueError("no final certificate issued: " + " ".join(problems))
     request_id = body["request"]["id"]
     sha = digest(body)
-    public_key = keys.public_key_pem()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = certificate_path(out_dir, request_id)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            completes = body["completes"]
-            earlier = [
-                e
-                for e in ledger.audit_entries(request_id)
-                if e.event == EVENT and e.details.get("certificate_sha256") == sha
-            ]
-            entry = (
-                earlier[0]
-                if earlier
-                else ledger.audit(
-                    request_id,
-                    EVENT,
-                    {
-                        "certificate_sha256": sha,
-                        "completes_proof_sha256": completes["proof_sha256"],
-                        "completes_audit_seq": completes["audit_seq"],
-                        "completes_entry_hash": completes["audit_entry_hash"],
-                        "remaining_backups_checked": remaining_checked,
-                    },
-                )
-            )
-            fields = entry_fields(entry)
-            document = {
-                "certificate": body,
-                "audit_entry": fields,
-                "signature": {
-                    "algorithm": SIGNATURE_ALGORITHM,
-                    "public_key": public_key,
-                    "value": keys.sign(_signed_payload(body, fields)),
-                },
-            }
-            fh.write(canonical_bytes(document))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    completes = body["completes"]
+
+    def record() -> AuditEntry:
+        earlier = [
+            e
+            for e in ledger.audit_entries(request_id)
+            if e.event == EVENT and e.details.get("certificate_sha256") == sha
+        ]
+        if earlier:
+            return earlier[0]
+        details = {
+            "certificate_sha256": sha,
+            "completes_proof_sha256": completes["proof_sha256"],
+            "completes_audit_seq": completes["audit_seq"],
+            "completes_entry_hash": completes["audit_entry_hash"],
+            "remaining_backups_checked": remaining_checked,
+        }
+        return ledger.audit(request_id, EVENT, details)
+
+    entry = write_signed(path, "certificate", body, keys, record)
     return IssuedCertificate(path=path, sha256=sha, audit_seq=entry.seq)
 
 
@@ -245,58 +210,13 @@ def is_certificate(data: bytes) -> bool:
 
 
 def _signature(doc: dict[str, Any], trusted: str | None, report: CertificateReport) -> None:
-    sig = doc["signature"]
-    value = sig.get("value") if isinstance(sig, dict) else None
-    embedded = sig.get("public_key") if isinstance(sig, dict) else None
-    if not isinstance(sig, dict) or sig.get("algorithm") != SIGNATURE_ALGORITHM:
-        report.problems.append(f"The signature block is not an {SIGNATURE_ALGORITHM} signature.")
-        return
-    try:
-        raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
-        if base64.b64encode(raw).decode() != value or len(raw) != 64:
-            raise ValueError
-    except (binascii.Error, ValueError):
-        report.problems.append("The signature value is not a base64 Ed25519 signature.")
-        return
-    payload = _signed_payload(doc["certificate"], doc["audit_entry"])
-    if trusted is not None:
-        if embedded != trusted:
-            report.problems.append("The embedded public key is not the trusted public key given.")
-        good = verify_signature(trusted, payload, value)
-        report.signature = "valid" if good else "invalid"
-    else:
-        try:
-            good = isinstance(embedded, str) and verify_signature(embedded, payload, value)
-        except ValueError:
-            good = False
-        report.signature = "untrusted-key" if good else "invalid"
-        if good:
-            report.notes.append(
-                "The signature matches the key embedded in the certificate, which anyone could "
-                "have put there: pass our published public key to check who signed it."
-            )
-    if not good:
-        report.problems.append(
-            "The signature does not match the certificate and its audit entry: the file was "
-            "changed after signing, or it was signed with another key."
-        )
+    check_signature(doc, "certificate", trusted, report)
 
 
 def _entry(doc: dict[str, Any], report: CertificateReport) -> dict[str, Any] | None:
-    entry = doc["audit_entry"]
-    if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
-        report.problems.append("The audit entry does not have exactly the ledger's entry fields.")
+    entry = check_entry(doc, report)
+    if entry is None:
         return None
-    try:
-        datetime.fromisoformat(entry["at"])
-        recomputed = entry_hash(**{k: entry[k] for k in ENTRY_FIELDS if k != "entry_hash"})
-    except (TypeError, ValueError):
-        report.problems.append("The audit entry is not well-formed (its time or fields).")
-        return None
-    if recomputed != entry["entry_hash"]:
-        report.problems.append(
-            "The audit entry was altered: its entry_hash does not match its content."
-        )
     details = entry["details"] if isinstance(entry["details"], dict) else {}
     if details.get("certificate_sha256") != report.certificate_sha256:
         report.problems.append(
@@ -349,7 +269,7 @@ def verify_certificate(
     source: Path | str | bytes, public_key_pem: str | None = None, *, ledger: Ledger | None = None
 ) -> CertificateReport:
     """Check a final certificate; ``ok`` only if nothing at all is wrong with it."""
-    trusted = _canonical_pem(public_key_pem) if public_key_pem is not None else None
+    trusted = canonical_pem(public_key_pem) if public_key_pem is not None else None
     report = CertificateReport(False, [], "invalid", "broken")
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()

@@ -10,21 +10,17 @@ harmless: issuing again appends a new entry.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dsr.keys import KeyRing
-from dsr.ledger import AuditEntry, Ledger
-from dsr.ledger.audit import entry_hash
-from dsr.proof.canonical import NotCanonical, canonical_bytes, digest, loads, sha256_hex
+from dsr.ledger import Ledger
+from dsr.proof.canonical import NotCanonical, digest, loads, sha256_hex
 from dsr.proof.document import check_body
+from dsr.proof.envelope import SIGNATURE_ALGORITHM, entry_fields, write_atomically, write_signed
 
 EVENT = "deletion_proof"
-SIGNATURE_ALGORITHM = "Ed25519"
 SUFFIX = ".proof.json"
 
 
@@ -33,30 +29,6 @@ class IssuedProof:
     path: Path
     sha256: str  # of the canonical proof body: what the ledger records and `supersedes` names
     audit_seq: int
-
-
-def entry_fields(entry: AuditEntry) -> dict[str, Any]:
-    """The audit entry exactly as the ledger hashed it."""
-    # The ledger stamps `at` with microsecond precision in UTC; isoformat gives that text back.
-    at = entry.at.isoformat(timespec="microseconds")
-    fields = {
-        "seq": entry.seq,
-        "request_id": entry.request_id,
-        "at": at,
-        "event": entry.event,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-    }
-    if entry_hash(**fields) != entry.entry_hash:
-        raise RuntimeError(
-            f"audit entry {entry.seq} does not hash to its own entry_hash as read back; "
-            "the ledger's timestamp format has changed and proofs would not verify"
-        )
-    return {**fields, "entry_hash": entry.entry_hash}
-
-
-def signed_payload(proof: Any, audit_entry: Any) -> bytes:
-    return canonical_bytes({"proof": proof, "audit_entry": audit_entry})
 
 
 def refusal(body: dict[str, Any]) -> str | None:
@@ -73,20 +45,6 @@ def refusal(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _keep_previous(path: Path) -> None:
     """A proof already handed out stays on disk under its own hash when a newer one replaces it."""
     try:
@@ -99,7 +57,7 @@ def _keep_previous(path: Path) -> None:
         name = sha256_hex(old)
     kept = path.with_name(f"{path.name.removesuffix(SUFFIX)}.{name[:16]}{SUFFIX}")
     if not kept.exists():
-        _write_atomically(kept, old)
+        write_atomically(kept, lambda: old)
 
 
 def issue_proof(body: dict[str, Any], keys: KeyRing, ledger: Ledger, out_dir: Path) -> IssuedProof:
@@ -112,33 +70,17 @@ def issue_proof(body: dict[str, Any], keys: KeyRing, ledger: Ledger, out_dir: Pa
         raise ValueError(f"no deletion proof issued: {problem}")
     request_id = body["request"]["id"]
     proof_sha = digest(body)
-    public_key = keys.public_key_pem()  # a broken signing key fails here, before the ledger entry
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{request_id}{SUFFIX}"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            entry = ledger.audit(request_id, EVENT, {"proof_sha256": proof_sha})
-            fields = entry_fields(entry)
-            document = {
-                "proof": body,
-                "audit_entry": fields,
-                "signature": {
-                    "algorithm": SIGNATURE_ALGORITHM,
-                    "public_key": public_key,
-                    "value": keys.sign(signed_payload(body, fields)),
-                },
-            }
-            fh.write(canonical_bytes(document))
-            fh.flush()
-            os.fsync(fh.fileno())
-        _keep_previous(path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    entry = write_signed(
+        path,
+        "proof",
+        body,
+        keys,
+        lambda: ledger.audit(request_id, EVENT, {"proof_sha256": proof_sha}),
+        before_replace=_keep_previous,
+    )
     return IssuedProof(path=path, sha256=proof_sha, audit_seq=entry.seq)
 
 

@@ -14,18 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-
 from connectors.base import EMAIL
 from connectors.identities import parse_identity
-from dsr.keys import load_public_key, verify_signature
 from dsr.ledger import Ledger, UnknownRequest
-from dsr.ledger.audit import entry_hash
 from dsr.proof.canonical import (
     DEFAULT_KDF_COST,
     MAX_PROOF_BYTES,
@@ -37,9 +31,8 @@ from dsr.proof.canonical import (
     loads,
 )
 from dsr.proof.document import check_body
-from dsr.proof.sign import EVENT, SIGNATURE_ALGORITHM, signed_payload
-
-ENTRY_FIELDS = ("seq", "request_id", "at", "event", "details", "prev_hash", "entry_hash")
+from dsr.proof.envelope import canonical_pem, check_entry, check_signature
+from dsr.proof.sign import EVENT
 
 
 @dataclass
@@ -52,16 +45,6 @@ class ProofReport:
     notes: list[str] = field(default_factory=list)  # caveats that are not failures
     request_id: str | None = None
     proof_sha256: str | None = None
-
-
-def _canonical_pem(pem: str) -> str:
-    """The PEM text our key ring writes for the key in ``pem`` (ValueError if not Ed25519)."""
-    try:
-        key = load_public_key(pem)
-    except UnsupportedAlgorithm:
-        raise ValueError("not an Ed25519 public key") from None
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    return key.public_bytes(serialization.Encoding.PEM, spki).decode()
 
 
 def _part(value: Any, key: str) -> dict[str, Any]:
@@ -80,62 +63,13 @@ def _read(source: Path | str | bytes) -> bytes:
 
 
 def _signature(doc: dict[str, Any], trusted: str | None, report: ProofReport) -> None:
-    sig = doc["signature"]
-    if not isinstance(sig, dict) or sig.get("algorithm") != SIGNATURE_ALGORITHM:
-        report.problems.append(f"The signature block is not an {SIGNATURE_ALGORITHM} signature.")
-        return
-    embedded, value = sig.get("public_key"), sig.get("value")
-    try:
-        raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
-        # Base64 has spare bits: other text may decode to the same signature. Only ours counts.
-        if base64.b64encode(raw).decode() != value or len(raw) != 64:
-            raise ValueError
-    except (binascii.Error, ValueError):
-        report.problems.append("The signature value is not a base64 Ed25519 signature.")
-        return
-    try:
-        if not isinstance(embedded, str) or _canonical_pem(embedded) != embedded:
-            raise ValueError
-    except ValueError:
-        report.problems.append("The embedded public key is not an Ed25519 key in canonical PEM.")
-        if trusted is None:
-            return
-    payload = signed_payload(doc["proof"], doc["audit_entry"])
-    if trusted is not None:
-        if embedded != trusted:
-            report.problems.append("The embedded public key is not the trusted public key given.")
-        good = verify_signature(trusted, payload, value)
-        report.signature = "valid" if good else "invalid"
-    else:
-        good = verify_signature(embedded, payload, value)
-        report.signature = "untrusted-key" if good else "invalid"
-        if good:
-            report.notes.append(
-                "The signature matches the key embedded in the proof, which anyone could have "
-                "put there: pass our published public key to check who signed it."
-            )
-    if not good:
-        report.problems.append(
-            "The signature does not match the proof and audit entry: the file was changed "
-            "after signing, or it was signed with another key."
-        )
+    check_signature(doc, "proof", trusted, report)
 
 
 def _audit_entry(doc: dict[str, Any], report: ProofReport) -> dict[str, Any] | None:
-    entry = doc["audit_entry"]
-    if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
-        report.problems.append("The audit entry does not have exactly the ledger's entry fields.")
+    entry = check_entry(doc, report)
+    if entry is None:
         return None
-    try:
-        datetime.fromisoformat(entry["at"])
-        recomputed = entry_hash(**{k: entry[k] for k in ENTRY_FIELDS if k != "entry_hash"})
-    except (TypeError, ValueError):
-        report.problems.append("The audit entry is not well-formed (its time or fields).")
-        return None
-    if recomputed != entry["entry_hash"]:
-        report.problems.append(
-            "The audit entry was altered: its entry_hash does not match its content."
-        )
     proof = doc["proof"]
     details = entry["details"] if isinstance(entry["details"], dict) else {}
     if details.get("proof_sha256") != report.proof_sha256:
@@ -210,7 +144,7 @@ def verify_proof(
     ValueError for bad input of the caller (an unusable public key or e-mail address), never for
     a bad proof: that is reported in ``problems``.
     """
-    trusted = _canonical_pem(public_key_pem) if public_key_pem is not None else None
+    trusted = canonical_pem(public_key_pem) if public_key_pem is not None else None
     report = ProofReport(False, [], "invalid", None, "broken")
     try:
         data = _read(path_or_bytes)
