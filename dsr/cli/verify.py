@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dsr.cli.output import console, emit_json, fail
 from dsr.settings import Settings
+
+if TYPE_CHECKING:
+    from dsr.ledger import Ledger
 
 PublicKey = Annotated[
     Path | None, typer.Option("--public-key", help="Trusted public key PEM (default: ours)")
@@ -17,11 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")
 
 
 def _our_public_key() -> str:
-    from resources import build_resources
-
-    settings = Settings.from_env()
-    settings.ensure_dirs()
-    return build_resources(settings)["ledger"].key_ring().public_key_pem()
+    return _key_and_ledger(None)[0]
 
 
 def verify_bundle(path: Path, public_key: PublicKey = None, as_json: JsonOpt = False) -> None:
@@ -71,16 +70,7 @@ def verify_proof(
         # A final certificate (<request_id>.certificate.json) is checked the same way.
         _verify_certificate(path, public_key, as_json)
         return
-    ledger = None
-    if public_key:
-        pem = public_key.read_text()
-    else:
-        from resources import build_resources
-
-        settings = Settings.from_env()
-        settings.ensure_dirs()
-        res = build_resources(settings)["ledger"]
-        pem, ledger = res.key_ring().public_key_pem(), res.ledger()
+    pem, ledger = _key_and_ledger(public_key)
     report = check(path, pem, email=email, ledger=ledger)
     ok = report.ok and (email is None or bool(report.about_person))
     if as_json:
@@ -108,20 +98,23 @@ def verify_proof(
         raise typer.Exit(1)
 
 
+def _key_and_ledger(public_key: Path | None) -> tuple[str, Ledger | None]:
+    """An auditor's key file alone; without one, our own key and ledger (chain checked too)."""
+    if public_key:
+        return public_key.read_text(), None
+    from resources import build_resources
+
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    res = build_resources(settings)["ledger"]
+    return res.key_ring().public_key_pem(), res.ledger()
+
+
 def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> None:
     """The final certificate: signature, its audit entry, and (with our ledger) the chain."""
     from dsr.proof.certificate import verify_certificate
 
-    ledger = None
-    if public_key:
-        pem = public_key.read_text()
-    else:
-        from resources import build_resources
-
-        settings = Settings.from_env()
-        settings.ensure_dirs()
-        res = build_resources(settings)["ledger"]
-        pem, ledger = res.key_ring().public_key_pem(), res.ledger()
+    pem, ledger = _key_and_ledger(public_key)
     report = verify_certificate(path, pem, ledger=ledger)
     if as_json:
         emit_json(
