@@ -21,6 +21,7 @@ from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
 from dsr.ledger.dates import MAX_EXTENSION_MONTHS, business_due_date, due_date
+from dsr.ledger.migrate import widen_checks
 from dsr.ledger.records import (
     OPEN_STATES,
     IdentitiesForgotten,
@@ -80,6 +81,7 @@ class Ledger:
             if self._pg:
                 conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
             create_all(conn)
+            widen_checks(conn)
 
     def _row(self, conn: Connection, request_id: str) -> Any:
         row = conn.execute(
