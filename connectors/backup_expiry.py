@@ -18,7 +18,8 @@ What it does, in an order that a crash at any point leaves recoverable by the ne
    before its proof is gone;
 4. tombstones older than the oldest remaining backup (less a day) are purged — except those of
    requests still waiting for their certificate: without them nobody could tell when a remaining
-   backup stops holding the person.
+   backup stops holding the person. Opt-out and restriction suppressions older than that are
+   purged too: every remaining backup already carries their flags.
 
 A step that fails for one request (a missing proof file, a key mismatch, an unwritable store)
 is reported in ``problems`` and the rest of the run goes on; the caller fails the run when
@@ -64,6 +65,7 @@ class ExpiryReport:
     awaiting: list[str] = field(default_factory=list)  # still held by a remaining backup
     problems: list[str] = field(default_factory=list)  # "<request id or backup id>: why"
     tombstones_purged: int = 0
+    suppressions_purged: int = 0
     partials_swept: int = 0
 
     def as_metadata(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class ExpiryReport:
             "awaiting_certificate": self.awaiting,
             "problems": self.problems,
             "tombstones_purged": self.tombstones_purged,
+            "suppressions_purged": self.suppressions_purged,
             "partials_swept": self.partials_swept,
         }
 
@@ -113,6 +116,10 @@ def expire_backups(
         # A tombstone matters while a backup older than its erasure exists, or a certificate
         # still depends on it.
         report.tombstones_purged = tombstones.purge_before(oldest - timedelta(days=1), keep=keep)
+        # Opt-outs and restrictions no certificate depends on: only restores need them.
+        report.suppressions_purged = tombstones.purge_suppressions_before(
+            oldest - timedelta(days=1)
+        )
     return report
 
 

@@ -125,6 +125,19 @@ class ReappliedErasure:
 
 
 @dataclass
+class ReappliedFlag:
+    """An opt-out or restriction set again on a restored copy (connectors.tombstones)."""
+
+    request_id: str
+    request_type: str  # opt_out | restriction
+    scope: str
+    client_id: str | None
+    recovered: dict[str, int]
+    rows_changed: int
+    verified: bool
+
+
+@dataclass
 class RestoreReport:
     backup_id: str
     region: str
@@ -132,6 +145,8 @@ class RestoreReport:
     target: str
     tombstones_considered: int = 0
     reapplied: list[ReappliedErasure] = field(default_factory=list)
+    flags_considered: int = 0
+    reapplied_flags: list[ReappliedFlag] = field(default_factory=list)
     usable: bool = False
     error: str = ""
 
@@ -141,8 +156,15 @@ class RestoreReport:
 
     @property
     def rows_changed(self) -> int:
-        return sum(r.rows_changed for r in self.reapplied)
+        return sum(r.rows_changed for r in self.reapplied) + sum(
+            f.rows_changed for f in self.reapplied_flags
+        )
+
+    def flags_reapplied(self, request_type: str) -> int:
+        return sum(1 for f in self.reapplied_flags if f.request_type == request_type)
 
     @property
     def verification_ok(self) -> bool:
-        return all(r.verified for r in self.reapplied)
+        return all(r.verified for r in self.reapplied) and all(
+            f.verified for f in self.reapplied_flags
+        )

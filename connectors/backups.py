@@ -8,10 +8,12 @@ they are "beyond use" only as long as nobody restores them without the erasures)
 2. restores into the target, which must not hold a database yet — SQLite: gunzip to a hidden
    ``.<region>.sqlite.restoring`` in the target folder; PostgreSQL: ``pg_restore`` in one
    transaction into an empty database, with a ``dsr_restore_status`` row saying 'restoring';
-3. for every tombstone recorded since the snapshot (``connectors.tombstones``): recognises the
-   person in the restored copy by hash matching, then runs the same discovery and erasure a live
-   request runs, with the tombstone's scope and client;
-4. only when every re-applied erasure verified: SQLite renames the file to ``<region>.sqlite``;
+3. for every tombstone, opt-out and restriction recorded since the snapshot
+   (``connectors.tombstones``), in the order they happened: recognises the person in the restored
+   copy by hash matching, then runs the same discovery and erasure, or the same data-map flags
+   (``connectors.crm_flags``, with the time the live request wrote), a live request runs, with
+   its scope and client — an erasure after an opt-out wins, as it did in the live database;
+4. only when every re-applied request verified: SQLite renames the file to ``<region>.sqlite``;
    PostgreSQL marks the status row 'usable'.
 
 Any failure makes the target unusable on purpose: the SQLite file is deleted; the PostgreSQL
@@ -27,8 +29,9 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -43,16 +46,18 @@ from connectors.backup_record import (
     BackupNotFound,
     BackupRecord,
     ReappliedErasure,
+    ReappliedFlag,
     RestoreFailed,
     RestoreRefused,
     RestoreReport,
 )
 from connectors.backup_store import BackupStore
-from connectors.base import Identity
+from connectors.base import Findings, Identity
 from connectors.crm_erase import CrmEraser
+from connectors.crm_flags import Action, CrmFlagger
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap
-from connectors.tombstones import Tombstone, Tombstones
+from connectors.tombstones import Suppression, Tombstone, Tombstones
 
 EraserFactory = Callable[[CrmSqlConnector], CrmEraser]
 # Erasures up to this long before the snapshot are re-applied too: the CRM host's clock and the
@@ -72,9 +77,10 @@ def restore(
     record = store.get(backup_id)
     store.verify(record)
     due = tombstones.since(record.created_at - CLOCK_MARGIN)
+    flags = tombstones.suppressions_since(record.created_at - CLOCK_MARGIN, record.region)
     # Hashes under another key would match nothing, and the copy would come back unerased.
     current = key_id(tombstones.keys)
-    foreign = [t.request_id for t in due if t.key_id != current]
+    foreign = sorted({t.request_id for t in (*due, *flags) if t.key_id != current})
     if record.key_id != current or foreign:
         raise RestoreRefused(
             f"the index of {record.backup_id} or tombstones {', '.join(foreign) or '-'} were "
@@ -82,7 +88,8 @@ def restore(
         )
     label = make_url(target).render_as_string(hide_password=True) if "://" in target else target
     report = RestoreReport(record.backup_id, record.region, record.backend, label, len(due))
-    job = _Job(store, record, datamap, tombstones, due, eraser_factory, report)
+    report.flags_considered = len(flags)
+    job = _Job(store, record, datamap, tombstones, due, flags, eraser_factory, report)
     if record.backend == "sqlite":
         job.into_folder(target)
     else:
@@ -97,6 +104,7 @@ class _Job:
     datamap: DataMap
     tombstones: Tombstones
     due: list[Tombstone]
+    flags: list[Suppression]
     eraser_factory: EraserFactory
     report: RestoreReport
 
@@ -177,37 +185,53 @@ class _Job:
         )
         # The data map must describe the copy, or no erasure could ever be applied to it.
         connector.validate()
-        # The index says which tombstoned people are in this backup at all; the others need no
+        # The index says which recorded people are in this backup at all; the others need no
         # scan. Its checksum was verified with the archive's.
+        entries: list[Tombstone | Suppression] = [*self.due, *self.flags]
         index = IdentityIndex(self.record.index)
-        hits = index.contains(bytes.fromhex(h)[:DIGEST_BYTES] for t in self.due for h in t.hashes)
+        hits = index.contains(bytes.fromhex(h)[:DIGEST_BYTES] for e in entries for h in e.hashes)
         present = [
-            t for t in self.due if any(bytes.fromhex(h)[:DIGEST_BYTES] in hits for h in t.hashes)
+            e for e in entries if any(bytes.fromhex(h)[:DIGEST_BYTES] in hits for h in e.hashes)
         ]
         if not present:
             return
-        owners: dict[str, list[Tombstone]] = defaultdict(list)
-        for stone in present:
-            for digest in stone.hashes:
-                owners[digest].append(stone)
-        recovered: dict[str, set[Identity]] = defaultdict(set)
+        owners: dict[str, list[int]] = defaultdict(list)
+        for n, entry in enumerate(present):
+            for digest in entry.hashes:
+                owners[digest].append(n)
+        recovered: dict[int, set[Identity]] = defaultdict(set)
+        # One scan before anything changes: an erasure must not hide the person from an
+        # opt-out that followed it, nor the reverse.
         with engine.connect() as conn:
             for _, ident in scan_identities(conn, self.datamap, self.store.default_phone_region):
-                for stone in owners.get(self.tombstones.digest(ident), ()):
-                    recovered[stone.request_id].add(ident)
-        eraser = self.eraser_factory(connector)
-        missing = [t.request_id for t in present if not recovered.get(t.request_id)]
+                for n in owners.get(self.tombstones.digest(ident), ()):
+                    recovered[n].add(ident)
+        missing = sorted({e.request_id for n, e in enumerate(present) if not recovered.get(n)})
         if missing:
             raise BackupError(f"the index and the archive disagree on {', '.join(missing)}")
-        for stone in present:
-            key, ids = stone.request_id, recovered[stone.request_id]
-            findings = connector.find({key: ids}, scope=stone.scope, client_id=stone.client_id)
-            result = eraser.erase(findings[key], ids, scope=stone.scope, client_id=stone.client_id)
+        eraser = self.eraser_factory(connector)
+        flagger = CrmFlagger(connector)
+        # In the order they happened in the live database; on a tie the erasure goes last, so
+        # that it wins over an opt-out as it must.
+        order = sorted(
+            range(len(present)),
+            key=lambda n: (_when(present[n]), isinstance(present[n], Tombstone)),
+        )
+        for n in order:
+            entry, ids = present[n], recovered[n]
+            key = entry.request_id
+            findings = connector.find({key: ids}, scope=entry.scope, client_id=entry.client_id)
+            if isinstance(entry, Suppression):
+                self.report.reapplied_flags.append(
+                    _flag(flagger, connector, entry, findings[key], ids)
+                )
+                continue
+            result = eraser.erase(findings[key], ids, scope=entry.scope, client_id=entry.client_id)
             self.report.reapplied.append(
                 ReappliedErasure(
                     request_id=key,
-                    scope=stone.scope,
-                    client_id=stone.client_id,
+                    scope=entry.scope,
+                    client_id=entry.client_id,
                     recovered=dict(sorted(Counter(i.kind for i in ids).items())),
                     rows_changed=result.changed,
                     verified=result.verification.ok,
@@ -215,7 +239,8 @@ class _Job:
             )
         if not self.report.verification_ok:
             failed = [r.request_id for r in self.report.reapplied if not r.verified]
-            raise BackupError(f"re-applied erasures did not verify: {', '.join(failed)}")
+            failed += [f.request_id for f in self.report.reapplied_flags if not f.verified]
+            raise BackupError(f"re-applied requests did not verify: {', '.join(failed)}")
 
     def _failed(self, exc: Exception) -> RestoreFailed:
         # A database error's text can quote row values; its class name cannot.
@@ -227,9 +252,40 @@ class _Job:
         )
 
 
+def _when(entry: Tombstone | Suppression) -> datetime:
+    return entry.applied_at if isinstance(entry, Suppression) else entry.erased_at
+
+
+def _flag(
+    flagger: CrmFlagger,
+    connector: CrmSqlConnector,
+    entry: Suppression,
+    findings: Findings,
+    ids: set[Identity],
+) -> ReappliedFlag:
+    action = cast(Action, entry.action)
+    # The live request's time, so ``now`` columns get the value the live database has.
+    plan = flagger.plan(findings, action, at=entry.applied_at)
+    changed = flagger.apply(plan)
+    # Verified as the live request would be re-run: nothing left to set.
+    again = connector.find({entry.request_id: ids}, scope=entry.scope, client_id=entry.client_id)
+    left = flagger.plan(again[entry.request_id], action, at=entry.applied_at).rows_changed
+    return ReappliedFlag(
+        request_id=entry.request_id,
+        request_type=entry.request_type,
+        scope=entry.scope,
+        client_id=entry.client_id,
+        recovered=dict(sorted(Counter(i.kind for i in ids).items())),
+        rows_changed=changed,
+        verified=left == 0 and changed == plan.rows_changed,
+    )
+
+
 def _summary(report: RestoreReport) -> str:
     return (
-        f"{report.tombstones_reapplied} of {report.tombstones_considered} erasures re-applied, "
+        f"{report.tombstones_reapplied} of {report.tombstones_considered} erasures, "
+        f"{report.flags_reapplied('opt_out')} opt-outs and "
+        f"{report.flags_reapplied('restriction')} restrictions re-applied, "
         f"{report.rows_changed} rows changed, verified"
     )
 
@@ -260,9 +316,11 @@ __all__ = [
     "BackupRecord",
     "BackupStore",
     "ReappliedErasure",
+    "ReappliedFlag",
     "RestoreFailed",
     "RestoreRefused",
     "RestoreReport",
+    "Suppression",
     "Tombstone",
     "Tombstones",
     "restore",

@@ -67,6 +67,25 @@ tombstones_table = Table(
 )
 
 
+suppressions_table = Table(
+    "dsr_suppressions",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    # When the flags were set: the value of every ``now`` column, and what restores compare
+    # with the snapshot time.
+    Column("applied_at", DateTime(timezone=True), primary_key=True, index=True),
+    Column("request_type", String(20), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("client_id", String(64)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("hashes", Text, nullable=False),
+)
+FLAG_ACTIONS = {"opt_out": "suppression", "restriction": "restriction"}
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         # Read back from SQLite, which keeps no zone: everything is written in UTC.
@@ -92,6 +111,24 @@ class Tombstone:
 
     def __repr__(self) -> str:
         return f"Tombstone({self.request_id}, {self.scope}, {len(self.hashes)} hashes)"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    request_id: str
+    region: str
+    applied_at: datetime
+    request_type: str  # opt_out | restriction
+    action: str  # the data map action it sets: suppression | restriction
+    scope: str
+    client_id: str | None
+    recorded_at: datetime
+    hashes: frozenset[str]
+    key_id: str
+
+    def __repr__(self) -> str:
+        n = len(self.hashes)
+        return f"Suppression({self.request_id}, {self.region}, {self.action}, {n} hashes)"
 
 
 class Tombstones:
@@ -196,6 +233,93 @@ class Tombstones:
             query = query.where(tombstones_table.c.request_id.not_in(sorted(keep)))
         with self.engine.begin() as conn:
             return int(conn.execute(query).rowcount or 0)
+
+    def suppress(
+        self,
+        request_id: str,
+        region: str,
+        request_type: str,
+        identities: set[Identity],
+        scope: str,
+        client_id: str | None,
+        applied_at: datetime,
+    ) -> Suppression:
+        """Record an opt-out or restriction applied in ``region`` at ``applied_at`` (the time its
+        flags carry). Call it after the flags committed; a re-run adds a row of its own."""
+        if request_type not in FLAG_ACTIONS:
+            raise ValueError(
+                f"unknown flag request {request_type!r}; expected one of {', '.join(FLAG_ACTIONS)}"
+            )
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        if scope == "client_data" and not client_id:
+            raise ValueError("a client_data request needs the client id it ran in")
+        if not identities:
+            raise ValueError("a suppression needs at least one identity")
+        entry = Suppression(
+            request_id=request_id,
+            region=region,
+            applied_at=_aware(applied_at, "applied_at"),
+            request_type=request_type,
+            action=FLAG_ACTIONS[request_type],
+            scope=scope,
+            client_id=str(client_id) if client_id is not None else None,
+            recorded_at=datetime.now(UTC),
+            hashes=frozenset(self.digest(i) for i in identities),
+            key_id=key_id(self.keys),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                suppressions_table.insert().values(
+                    request_id=entry.request_id,
+                    region=entry.region,
+                    applied_at=entry.applied_at,
+                    request_type=entry.request_type,
+                    action=entry.action,
+                    scope=entry.scope,
+                    client_id=entry.client_id,
+                    recorded_at=entry.recorded_at,
+                    key_id=entry.key_id,
+                    hashes=json.dumps(sorted(entry.hashes)),
+                )
+            )
+        return entry
+
+    def suppressions_since(self, timestamp: datetime, region: str) -> list[Suppression]:
+        """Opt-outs and restrictions applied in ``region`` at or after ``timestamp``, oldest
+        first."""
+        t = suppressions_table
+        query = (
+            select(t)
+            .where(t.c.applied_at >= _aware(timestamp, "timestamp"), t.c.region == region)
+            .order_by(t.c.applied_at, t.c.request_id)
+        )
+        with self.engine.connect() as conn:
+            return [self._suppression(row) for row in conn.execute(query)]
+
+    def purge_suppressions_before(self, timestamp: datetime) -> int:
+        """Forget opt-outs and restrictions older than ``timestamp`` (the oldest remaining
+        backup, less a margin): every backup still kept already carries their flags."""
+        query = delete(suppressions_table).where(
+            suppressions_table.c.applied_at < _aware(timestamp, "timestamp")
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount or 0)
+
+    @staticmethod
+    def _suppression(row: Row[Any]) -> Suppression:
+        return Suppression(
+            request_id=row.request_id,
+            region=row.region,
+            applied_at=_utc(row.applied_at),
+            request_type=row.request_type,
+            action=row.action,
+            scope=row.scope,
+            client_id=row.client_id,
+            recorded_at=_utc(row.recorded_at),
+            hashes=frozenset(json.loads(row.hashes)),
+            key_id=row.key_id,
+        )
 
     @staticmethod
     def _tombstone(row: Row[Any]) -> Tombstone:

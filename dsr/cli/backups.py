@@ -43,7 +43,8 @@ def restore_backup(
     target: Annotated[str, typer.Option(help="A folder (SQLite) or a database URL")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore a snapshot and re-apply every erasure recorded since, before it is usable."""
+    """Restore a snapshot and re-apply every erasure, opt-out and restriction recorded since,
+    before it is usable."""
     from connectors.backup_record import BackupCorrupt, RestoreFailed, RestoreRefused
     from connectors.backups import restore
     from connectors.crm_erase import CrmEraser
@@ -69,6 +70,9 @@ def restore_backup(
         "target": report.target,
         "erasures_considered": report.tombstones_considered,
         "erasures_reapplied": report.tombstones_reapplied,
+        "flags_considered": report.flags_considered,
+        "opt_outs_reapplied": report.flags_reapplied("opt_out"),
+        "restrictions_reapplied": report.flags_reapplied("restriction"),
         "rows_changed": report.rows_changed,
         "verified": report.verification_ok,
         "error": report.error,
@@ -78,7 +82,9 @@ def restore_backup(
     else:
         console.print(
             f"{backup_id} restored into {report.target}: {report.tombstones_reapplied} erasures "
-            f"re-applied ({report.rows_changed} rows), "
+            f"re-applied, {report.flags_reapplied('opt_out')} opt-outs and "
+            f"{report.flags_reapplied('restriction')} restrictions re-applied "
+            f"({report.rows_changed} rows), "
             + ("usable" if report.usable else f"NOT usable: {report.error}")
         )
     if not report.usable:

@@ -3,6 +3,10 @@
 The two requests differ only in which data map action they apply: a marketing opt-out sets the
 tables' ``suppression`` (policy 5.3), a restriction (Art. 18; an objection under Art. 21 while
 it is weighed) their ``restriction``.
+
+Once a region's flags committed, the person's keyed identity hashes are recorded as a
+suppression (``connectors.tombstones``) with the time the flags carry: a backup taken before
+then, if restored, gets the same flags again before it is usable.
 """
 
 from collections.abc import Sequence
@@ -23,6 +27,7 @@ from dsr.ledger import RequestType, State
 from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry
 from pipelines.partitions import request_partitions
 from pipelines.request_state import failing_request
+from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
@@ -60,6 +65,7 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
         context: AssetExecutionContext,
         crm: CrmDatabasesResource,
         ledger: LedgerResource,
+        backups: BackupsResource,
         subject: ResolvedSubject,
     ) -> Output[PerTable]:
         led = ledger.ledger()
@@ -72,8 +78,24 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
                 client_id=subject.client_id,
             )[subject.request_id]
             flagger = CrmFlagger(connector)
-            plan = flagger.plan(findings, req.action, at=datetime.now(UTC))
+            applied_at = datetime.now(UTC)
+            plan = flagger.plan(findings, req.action, at=applied_at)
             flagger.apply(plan)
+            # After the commit, and even when nothing changed: an older backup may still lack
+            # the flags. Hashes only; the identities themselves are forgotten at the end.
+            stones = backups.tombstones()
+            try:
+                stones.suppress(
+                    subject.request_id,
+                    region,
+                    req.type.value,
+                    set(subject.identities) | findings.identities,
+                    subject.scope,
+                    subject.client_id,
+                    applied_at,
+                )
+            finally:
+                stones.close()
             details = {
                 "region": region,
                 "action": req.action,
