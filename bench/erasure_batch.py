@@ -113,7 +113,7 @@ def batch(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
             for n, rid in enumerate(rids):
                 if all(r.verification.ok for r in results[rid]):
                     began = perf_counter()
-                    desk.issue(rid, results[rid], dm)
+                    desk.issue(rid, results[rid])
                     proof_s.append(perf_counter() - began)
                 if n % 10 == 0:
                     tick(n, total, "a signed proof per subject")

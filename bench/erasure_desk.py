@@ -13,7 +13,6 @@ from types import TracebackType
 
 from connectors.base import EMAIL, Identity
 from connectors.crm_erase import ErasureResult
-from connectors.datamap import DataMap
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, RequestType, Scope
 from dsr.proof import IssuedProof, build_proof, issue_proof
@@ -59,14 +58,12 @@ class Desk:
         )
         return record.request_id
 
-    def issue(
-        self, request_id: str, results: Sequence[ErasureResult], datamap: DataMap
-    ) -> IssuedProof:
+    def issue(self, request_id: str, results: Sequence[ErasureResult]) -> IssuedProof:
         """The ``deletion_proof`` asset's work: sections, body, ledger entry, signature, file."""
         record = self.ledger.get(request_id)
         body = build_proof(
             proof_request(record),
             self.ledger.identities(request_id),
-            [crm_section(r, datamap) for r in results],
+            [crm_section(r) for r in results],
         )
         return issue_proof(body, self.keys, self.ledger, self.proofs)

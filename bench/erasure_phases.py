@@ -87,7 +87,7 @@ def single(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     subjects = spec["subjects"]
     with Desk() as desk:
         scopes = {(s["scope"], s["client_id"]) for s in subjects}
-        dm, connectors, erasers, log, setup_s = _setup(spec, TimedEraser, desk, scopes)
+        _, connectors, erasers, log, setup_s = _setup(spec, TimedEraser, desk, scopes)
         for n, s in enumerate(subjects):
             tick(n, len(subjects), f"{s['key']} ({s['scope']})")
             scope, cid = s["scope"], s["client_id"]
@@ -108,7 +108,7 @@ def single(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
             outcome = _outcome(results)
             if outcome["verified"]:
                 with meter("proof"):
-                    desk.issue(rid, results, dm)
+                    desk.issue(rid, results)
             records.append(
                 {
                     "subject": s["key"],

@@ -21,7 +21,6 @@ planned counts go into the audit log. So a run that stops anywhere leaves one of
 
 from __future__ import annotations
 
-from collections import defaultdict
 from contextlib import suppress
 from typing import Any
 
@@ -30,11 +29,12 @@ from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import AccountTable
 from connectors.erasure_apply import ErasureFailed
 from connectors.erasure_plan import ErasurePlan, build_plan
-from connectors.erasure_verify import PhysicalCleanupError, Verification, classify
+from connectors.erasure_verify import PhysicalCleanupError, classify
 from connectors.retention import PurgeContext, PurgeOutcome, first_line
 from connectors.retention_accounts import ClosedAccount, closed_accounts, tenant_findings
 from dsr.ledger import InvalidTransition, RequestRecord, RequestType, Scope, State
-from dsr.proof import ProofRequest, SystemSection, build_proof, issue_proof
+from dsr.proof import ProofRequest, build_proof, issue_proof
+from dsr.proof.crm_section import crm_proof_section
 from dsr.proof.sign import EVENT as PROOF_EVENT
 
 PURGE = "closed_clients"
@@ -43,7 +43,6 @@ PLANNED = "retention_purge_planned"
 AUTHORIZATION = "privacy-policy-12:closed-account"
 # Marks the ledger requests this purge runs itself; the request sensor leaves them alone.
 TICKET = f"retention:{PURGE}"
-PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "keep": "kept"}
 
 
 def subject_hash(ctx: PurgeContext, account: ClosedAccount) -> str:
@@ -169,7 +168,7 @@ def _finish(
         raise RuntimeError(f"request {request_id}: {reason}")
     issued = _issued_proof(ctx, request_id)
     if issued is None:
-        section = _section(account.region, counts, plan, verification)
+        section = crm_proof_section(account.region, counts, plan, verification)
         body = build_proof(
             _proof_request(ctx, record),
             {account.identity},
@@ -254,41 +253,6 @@ def _issued_proof(ctx: PurgeContext, request_id: str) -> dict[str, Any] | None:
 
 def _proof_request(ctx: PurgeContext, record: RequestRecord) -> ProofRequest:
     return ProofRequest.of(record, completed_at=max(ctx.now, record.received_at))
-
-
-def _section(
-    region: str,
-    counts: dict[str, dict[str, int]],
-    plan: ErasurePlan,
-    verification: Verification,
-) -> SystemSection:
-    kept = [
-        {"table": tp.table, "rows": len(tp.pks), "legal_basis": tp.legal_basis, "until": tp.until}
-        for tp in plan.tables
-        if tp.action == "keep" and tp.pks
-    ]
-    by_table: dict[str, list[str]] = defaultdict(list)
-    for item in verification.remaining:
-        by_table[item.table].append(item.reason)
-    remaining = [
-        # The reason with the latest "until" speaks for the table: ISO dates sort as text.
-        {"table": table, "rows": len(reasons), "reason": max(reasons)}
-        for table, reasons in sorted(by_table.items())
-    ]
-    past = {t: {PAST.get(a, a): n for a, n in acts.items()} for t, acts in counts.items()}
-    return SystemSection(
-        system="crm",
-        region=region,
-        status="erased" if past else "nothing_found",
-        counts=past,
-        kept=kept,
-        verification={
-            "ok": verification.ok,
-            "searched_identities": verification.identities_searched,
-            "remaining": remaining,
-            "unexpected": len(verification.unexpected),
-        },
-    )
 
 
 def _backups_pending(ctx: PurgeContext, account: ClosedAccount) -> list[dict[str, Any]]:

@@ -135,14 +135,12 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
         ledger: LedgerResource,
         proofs: ProofStoreResource,
         staging: StagingArea,
-        crm: CrmDatabasesResource,
         backups: BackupsResource,
         **results: ErasureResult | ServiceOutcome,
     ) -> MaterializeResult:
         request_id = context.partition_key
         led = ledger.ledger()
         record = led.get(request_id)
-        datamap = crm.datamap()
         with failing_request(context, led, request_id, "deletion proof"):
             crm_results = [r for r in results.values() if isinstance(r, ErasureResult)]
             identities = led.identities(request_id)
@@ -152,7 +150,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                 request_id, identities, str(record.scope), record.client_id, datetime.now(UTC)
             )
             holding = backups.store().holding(identities)
-            sections = [crm_section(r, datamap) for r in crm_results]
+            sections = [crm_section(r) for r in crm_results]
             for outcome in results.values():
                 if isinstance(outcome, ServiceOutcome):
                     sections += service_sections(outcome)

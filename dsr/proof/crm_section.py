@@ -1,0 +1,56 @@
+"""A CRM region's section of a deletion proof, from what the erasure applied and re-found.
+
+Shared by a person's erasure (``pipelines.proof_sections``) and a closed account's purge
+(``connectors.retention_tenants``), so both proofs say "deleted / kept until / remaining" alike.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from connectors.erasure_plan import ErasurePlan
+from connectors.erasure_verify import Verification
+from dsr.proof.document import SystemSection
+
+PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "keep": "kept"}
+
+
+def crm_proof_section(
+    region: str,
+    applied: Mapping[str, Mapping[str, int]],
+    plan: ErasurePlan,
+    verification: Verification,
+) -> SystemSection:
+    """``applied``: table → action → rows changed; tables and actions with no rows are left out."""
+    counts = {
+        table: {PAST.get(action, action): n for action, n in actions.items() if n}
+        for table, actions in applied.items()
+    }
+    counts = {table: actions for table, actions in counts.items() if actions}
+    kept = [
+        {"table": tp.table, "rows": len(tp.pks), "legal_basis": tp.legal_basis, "until": tp.until}
+        for tp in plan.tables
+        if tp.action == "keep" and tp.pks
+    ]
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for item in verification.remaining:
+        by_table[item.table].append(item.reason)
+    remaining = [
+        # The reason with the latest "until" speaks for the table: ISO dates sort as text.
+        {"table": table, "rows": len(reasons), "reason": max(reasons)}
+        for table, reasons in sorted(by_table.items())
+    ]
+    return SystemSection(
+        system="crm",
+        region=region,
+        status="erased" if counts else "nothing_found",
+        counts=counts,
+        kept=kept,
+        verification={
+            "ok": verification.ok,
+            "searched_identities": verification.identities_searched,
+            "remaining": remaining,
+            "unexpected": len(verification.unexpected),
+        },
+    )
