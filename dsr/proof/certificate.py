@@ -209,10 +209,6 @@ def is_certificate(data: bytes) -> bool:
     return isinstance(doc, dict) and "certificate" in doc
 
 
-def _signature(doc: dict[str, Any], trusted: str | None, report: CertificateReport) -> None:
-    check_signature(doc, "certificate", trusted, report)
-
-
 def _entry(doc: dict[str, Any], report: CertificateReport) -> dict[str, Any] | None:
     entry = check_entry(doc, report)
     if entry is None:
@@ -291,7 +287,7 @@ def verify_certificate(
     report.request_id = body["request"]["id"]
     report.certificate_sha256 = digest(body)
     report.backups = [b["backup_id"] for b in body["backups"]]
-    _signature(doc, trusted, report)
+    check_signature(doc, "certificate", trusted, report)
     before = len(report.problems)
     entry = _entry(doc, report)
     if entry is not None and len(report.problems) == before:

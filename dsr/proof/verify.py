@@ -62,10 +62,6 @@ def _read(source: Path | str | bytes) -> bytes:
     return path.read_bytes()
 
 
-def _signature(doc: dict[str, Any], trusted: str | None, report: ProofReport) -> None:
-    check_signature(doc, "proof", trusted, report)
-
-
 def _audit_entry(doc: dict[str, Any], report: ProofReport) -> dict[str, Any] | None:
     entry = check_entry(doc, report)
     if entry is None:
@@ -162,7 +158,7 @@ def verify_proof(
     report.request_id = part.get("id") if isinstance(part.get("id"), str) else None
     report.proof_sha256 = digest(proof)
     report.problems += check_body(proof)
-    _signature(doc, trusted, report)
+    check_signature(doc, "proof", trusted, report)
     before = len(report.problems)
     entry = _audit_entry(doc, report)
     if entry is not None and len(report.problems) == before:

@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from connectors.base import Findings, Identity
-from connectors.crm_sql import resolve_across
+from connectors.crm_sql import CrmSqlConnector, Progress, resolve_across
 from pipelines.partitions import request_partitions
 from pipelines.request_state import check_launchable, claim_or_fail, failing_request
 from resources.crm import CrmDatabasesResource
@@ -38,6 +38,16 @@ class ResolvedSubject:
     # region -> the Clients whose rows the person's identities reach: whose connected services
     # (Google, Dropbox, GoToMeeting) the request must reach too.
     tenants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def find_in(self, connector: CrmSqlConnector, progress: Progress | None = None) -> Findings:
+        """The person's rows and mentions in one regional CRM, within the request's scope."""
+        found = connector.find(
+            {self.request_id: set(self.identities)},
+            scope=self.scope,
+            client_id=self.client_id,
+            progress=progress,
+        )
+        return found[self.request_id]
 
 
 def _kinds(identities: set[Identity] | frozenset[Identity]) -> dict[str, int]:
@@ -117,12 +127,7 @@ def crm_findings_asset(region: str) -> AssetsDefinition:
                 if done == total:
                     context.log.debug(f"crm:{region} {stage}: {total} tables")
 
-            findings = connector.find(
-                {subject.request_id: set(subject.identities)},
-                scope=subject.scope,
-                client_id=subject.client_id,
-                progress=progress,
-            )[subject.request_id]
+            findings = subject.find_in(connector, progress)
         context.log.info(
             f"crm:{region}: {findings.total_rows} rows in {len(findings.row_counts())} tables, "
             f"{len(findings.mentions)} mentions"

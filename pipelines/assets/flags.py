@@ -72,11 +72,7 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
         step = f"crm:{region} {req.step}"
         with failing_request(context, led, subject.request_id, step, retries=DB_RETRIES):
             connector = crm.connector(region)
-            findings = connector.find(
-                {subject.request_id: set(subject.identities)},
-                scope=subject.scope,
-                client_id=subject.client_id,
-            )[subject.request_id]
+            findings = subject.find_in(connector)
             flagger = CrmFlagger(connector)
             applied_at = datetime.now(UTC)
             plan = flagger.plan(findings, req.action, at=applied_at)

@@ -45,11 +45,7 @@ def crm_rectification_asset(region: str) -> AssetsDefinition:
         with failing_request(context, led, subject.request_id, f"crm:{region} rectification"):
             changes = led.payload(subject.request_id)["changes"]
             connector = crm.connector(region)
-            findings = connector.find(
-                {subject.request_id: set(subject.identities)},
-                scope=subject.scope,
-                client_id=subject.client_id,
-            )[subject.request_id]
+            findings = subject.find_in(connector)
             rectifier = CrmRectifier(connector)
             corrections = rectifier.plan(findings, changes)
             rectifier.apply(corrections)
