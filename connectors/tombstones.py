@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -131,6 +131,27 @@ class Suppression:
         return f"Suppression({self.request_id}, {self.region}, {self.action}, {n} hashes)"
 
 
+_Entry = TypeVar("_Entry", Tombstone, Suppression)
+
+
+def _as_row(entry: Tombstone | Suppression) -> dict[str, Any]:
+    """A tombstone or suppression as its table row: the hashes as a sorted JSON list."""
+    values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+    values["hashes"] = json.dumps(sorted(entry.hashes))
+    return values
+
+
+def _from_row(cls: type[_Entry], row: Row[Any]) -> _Entry:
+    """The row read back: times in UTC (SQLite keeps no zone), the hashes as a set."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = getattr(row, f.name)
+        if isinstance(value, datetime):
+            value = _utc(value)
+        values[f.name] = frozenset(json.loads(value)) if f.name == "hashes" else value
+    return cls(**values)
+
+
 class Tombstones:
     """The suppression list: in the ledger database or any other SQLAlchemy URL."""
 
@@ -193,17 +214,7 @@ class Tombstones:
                 hashes=frozenset(hashes),
                 key_id=key_id(self.keys),
             )
-            conn.execute(
-                tombstones_table.insert().values(
-                    request_id=stone.request_id,
-                    scope=stone.scope,
-                    client_id=stone.client_id,
-                    erased_at=stone.erased_at,
-                    recorded_at=stone.recorded_at,
-                    hashes=json.dumps(sorted(stone.hashes)),
-                    key_id=stone.key_id,
-                )
-            )
+            conn.execute(tombstones_table.insert().values(**_as_row(stone)))
         return stone
 
     def get(self, request_id: str) -> Tombstone | None:
@@ -269,20 +280,7 @@ class Tombstones:
             key_id=key_id(self.keys),
         )
         with self.engine.begin() as conn:
-            conn.execute(
-                suppressions_table.insert().values(
-                    request_id=entry.request_id,
-                    region=entry.region,
-                    applied_at=entry.applied_at,
-                    request_type=entry.request_type,
-                    action=entry.action,
-                    scope=entry.scope,
-                    client_id=entry.client_id,
-                    recorded_at=entry.recorded_at,
-                    key_id=entry.key_id,
-                    hashes=json.dumps(sorted(entry.hashes)),
-                )
-            )
+            conn.execute(suppressions_table.insert().values(**_as_row(entry)))
         return entry
 
     def suppressions_since(self, timestamp: datetime, region: str) -> list[Suppression]:
@@ -308,27 +306,8 @@ class Tombstones:
 
     @staticmethod
     def _suppression(row: Row[Any]) -> Suppression:
-        return Suppression(
-            request_id=row.request_id,
-            region=row.region,
-            applied_at=_utc(row.applied_at),
-            request_type=row.request_type,
-            action=row.action,
-            scope=row.scope,
-            client_id=row.client_id,
-            recorded_at=_utc(row.recorded_at),
-            hashes=frozenset(json.loads(row.hashes)),
-            key_id=row.key_id,
-        )
+        return _from_row(Suppression, row)
 
     @staticmethod
     def _tombstone(row: Row[Any]) -> Tombstone:
-        return Tombstone(
-            request_id=row.request_id,
-            scope=row.scope,
-            client_id=row.client_id,
-            erased_at=_utc(row.erased_at),
-            recorded_at=_utc(row.recorded_at),
-            hashes=frozenset(json.loads(row.hashes)),
-            key_id=row.key_id,
-        )
+        return _from_row(Tombstone, row)
