@@ -38,6 +38,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from pydantic import Field
 
 from connectors.backup_expiry import expire_backups as expire
+from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
@@ -171,10 +172,7 @@ def expire_backups_job() -> None:
     name="expire_backups_job_schedule",
 )
 def expire_backups_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    tick = context.scheduled_execution_time
-    if tick is None:  # evaluated by hand, outside a tick
-        tick = datetime.now(UTC)
-    tick = tick.astimezone(UTC)
+    tick = tick_time(context)
     return RunRequest(
         run_key=f"expire-backups-{tick:%Y-%m-%d}",
         run_config=RunConfig(ops={"expire_backups": ExpiryConfig(now=tick.isoformat())}),

@@ -32,6 +32,7 @@ from connectors.crm_minors import MinorsFound, find_minors
 from dsr.ledger import Ledger, RequestType, Scope, State
 from dsr.ledger.records import now
 from dsr.settings import Settings
+from pipelines.ticks import tick_time
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
@@ -173,7 +174,7 @@ minors_check_job = define_asset_job(
     description="Daily at 04:00 UTC: the minors check for that day (policy 10).",
 )
 def minors_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    day = context.scheduled_execution_time.date()
+    day = tick_time(context).date()
     return RunRequest(
         run_key=f"minors-{day.isoformat()}",
         run_config=RunConfig(ops={"minors_check": MinorsCheckConfig(check_date=day.isoformat())}),

@@ -34,6 +34,7 @@ from pydantic import Field
 from connectors.retention import PurgeContext, PurgeOutcome
 from connectors.retention_run import PURGES
 from dsr.settings import Settings
+from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.exports import ExportStoreResource
@@ -196,8 +197,7 @@ def retention_schedule(purge_job: JobDefinition) -> ScheduleDefinition:
         "of the tick time.",
     )
     def _schedule(context: ScheduleEvaluationContext) -> RunRequest:
-        tick = context.scheduled_execution_time or datetime.now(UTC)
-        tick = tick.astimezone(UTC)
+        tick = tick_time(context)
         return RunRequest(
             run_key=f"{SCHEDULE}:{tick:%Y-%m-%d}",
             run_config={"dry_run": False, "now": tick.isoformat()},
