@@ -194,6 +194,14 @@ def test_erasure_is_passed_on_to_the_clients_services(env: DsrEnv) -> None:
         p["status"] == "requested_from_processor" for p in gotomeeting["pending"]
     )
     assert sections[("dropbox", "us")]["counts"]["files"] == {"deleted": 3}
+    # What the CLI's "erased" table shows: each system under its own name, the CRM's counts not
+    # overwritten by a service of the same region.
+    actions = env.ledger.get(rid).result["actions_per_system"]
+    assert set(actions) == {f"{system}:{region}" for system, region in sections}
+    for (system, region), section in sections.items():
+        deleted = sum(c.get("deleted", 0) for c in section["counts"].values())
+        assert actions[f"{system}:{region}"]["deleted"] == deleted
+    assert actions["crm:us"]["deleted"] > 0
 
 
 def test_a_launchpad_dry_run_changes_nothing_and_needs_a_client_for_client_data(

@@ -182,7 +182,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                         for r in crm_results
                     },
                     "actions_per_system": {
-                        f"crm:{s.region}": {
+                        f"{s.system}:{s.region}": {
                             action: sum(c.get(action, 0) for c in s.counts.values())
                             for action in ("deleted", "anonymised", "redacted", "kept")
                         }
