@@ -186,8 +186,13 @@ class BackupStore:
         pattern = f"{region}/*.json" if region else "*/*.json"
         records = []
         for path in self.root.glob(pattern):
-            if BACKUP_ID.match(path.stem):
+            if not BACKUP_ID.match(path.stem):
+                continue
+            try:
                 records.append(self._load(path))
+            except FileNotFoundError:
+                # An expiry running now deleted it between the directory read and the open.
+                continue
         return sorted(records, key=lambda r: (r.created_at, r.backup_id))
 
     def _load(self, path: Path) -> BackupRecord:
@@ -202,9 +207,10 @@ class BackupStore:
         if not match:
             raise BackupNotFound(f"{backup_id!r} is not a backup id (b-<region>-<time>-<hex>)")
         path = self.root / match.group(1) / f"{backup_id}.json"
-        if not path.is_file():
-            raise BackupNotFound(f"backup {backup_id} is not in the store")
-        return self._load(path)
+        try:
+            return self._load(path)
+        except FileNotFoundError:
+            raise BackupNotFound(f"backup {backup_id} is not in the store") from None
 
     def verify(self, record: BackupRecord) -> None:
         """Raise ``BackupCorrupt`` unless archive and index are byte for byte what was written."""

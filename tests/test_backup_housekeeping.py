@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,6 +83,32 @@ def test_a_crashed_snapshot_leaves_no_listed_backup(
     fresh.write_bytes(b"being written")
     os.utime(stale, (0, 0))
     assert store.sweep_partials() == [stale] and fresh.exists()
+
+
+def test_listing_while_an_expiry_deletes_backups_skips_the_vanished_ones(
+    crm: Crm, store: BackupStore
+) -> None:
+    # `dsr backup --list`, an access request or a second expiry can read the store while an
+    # expiry in another process deletes from it; a backup gone mid-listing is simply not listed.
+    first = store.snapshot("us", crm.url, crm.datamap, now=T0)
+    data = json.loads(first.metadata_path.read_text("utf-8"))
+    ids = [f"b-us-20261124T221500Z-{n:06x}" for n in range(1, 401)]
+    for backup_id in ids:
+        (store.root / "us" / f"{backup_id}.json").write_text(
+            json.dumps({**data, "backup_id": backup_id}), "utf-8"
+        )
+    deleter = threading.Thread(
+        target=lambda: [(store.root / "us" / f"{i}.json").unlink() for i in ids]
+    )
+    deleter.start()
+    seen = []
+    while deleter.is_alive():
+        seen.append(len(store.list("us")))
+    deleter.join()
+    assert seen and all(1 <= n <= len(ids) + 1 for n in seen)
+    assert store.list("us") == [first]
+    with pytest.raises(BackupNotFound, match="not in the store"):
+        store.get(ids[0])
 
 
 def test_another_hash_key_is_refused_rather_than_matching_nobody(
