@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dsr.ledger.business_calendar import DEFAULT_CALENDAR, business_calendar
+
 DEFAULT_REGIONS = ("us", "eu")
 DEMO_DATAMAP = Path(__file__).parent / "democrm" / "inextcrm.datamap.yaml"
 
@@ -17,6 +19,30 @@ DEMO_DATAMAP = Path(__file__).parent / "democrm" / "inextcrm.datamap.yaml"
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+class SettingsError(ValueError):
+    """An environment variable holds something unusable; the message names the variable."""
+
+
+def _days(name: str, default: int) -> int:
+    text = _env(name, str(default)) or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of days, not {text!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, not {value}")
+    return value
+
+
+def _calendar(spec: str) -> str:
+    # Checked here so that a typo stops every command at start, not the first opt-out.
+    try:
+        business_calendar(spec)
+    except ValueError as exc:
+        raise SettingsError(f"DSR_BUSINESS_CALENDAR: {exc}") from None
+    return spec
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class Settings:
     export_retention_days: int = 30
     alert_webhook_url: str = ""
     deadline_warn_days: int = 5
+    business_calendar: str = DEFAULT_CALENDAR
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,10 +107,11 @@ class Settings:
             google_url=_env("DSR_GOOGLE_URL", "") or "",
             gotomeeting_url=_env("DSR_GOTOMEETING_URL") or "https://api.getgo.com/G2M/rest",
             dropbox_ca_file=_env("DSR_DROPBOX_CA", "") or "",
-            backup_retention_days=int(_env("DSR_BACKUP_RETENTION_DAYS", "30") or 30),
-            export_retention_days=int(_env("DSR_EXPORT_RETENTION_DAYS", "30") or 30),
+            backup_retention_days=_days("DSR_BACKUP_RETENTION_DAYS", 30),
+            export_retention_days=_days("DSR_EXPORT_RETENTION_DAYS", 30),
             alert_webhook_url=_env("DSR_ALERT_WEBHOOK_URL", "") or "",
-            deadline_warn_days=int(_env("DSR_DEADLINE_WARN_DAYS", "5") or 5),
+            deadline_warn_days=_days("DSR_DEADLINE_WARN_DAYS", 5),
+            business_calendar=_calendar(_env("DSR_BUSINESS_CALENDAR") or DEFAULT_CALENDAR),
         )
 
     def ensure_dirs(self) -> None:

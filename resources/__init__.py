@@ -24,7 +24,11 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             default_phone_region=settings.default_phone_region,
             physical_cleanup=settings.physical_cleanup,
         ),
-        "ledger": LedgerResource(url=settings.ledger_url, keys_dir=str(settings.keys_dir)),
+        "ledger": LedgerResource(
+            url=settings.ledger_url,
+            keys_dir=str(settings.keys_dir),
+            business_calendar=settings.business_calendar,
+        ),
         "exports": ExportStoreResource(
             dirs={r: str(p) for r, p in settings.export_dirs.items()},
             default_region=settings.regions[0],

@@ -10,12 +10,13 @@ from pydantic import Field
 
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger
+from dsr.ledger.business_calendar import DEFAULT_CALENDAR, business_calendar
 
 
 @cache
-def _ledger_for(url: str, keys_dir: str) -> Ledger:
+def _ledger_for(url: str, keys_dir: str, calendar: str) -> Ledger:
     # One engine (and one schema check) per ledger per process, shared by every step and sensor.
-    ledger = Ledger(url, KeyRing(Path(keys_dir)))
+    ledger = Ledger(url, KeyRing(Path(keys_dir)), holidays=business_calendar(calendar))
     ledger.create_schema()
     return ledger
 
@@ -23,9 +24,13 @@ def _ledger_for(url: str, keys_dir: str) -> Ledger:
 class LedgerResource(ConfigurableResource):
     url: str = Field(description="SQLAlchemy URL of the request ledger database")
     keys_dir: str = Field(description="Folder of the hash, data and signing keys")
+    business_calendar: str = Field(
+        default=DEFAULT_CALENDAR,
+        description="Public holidays an opt-out's ten business days skip (US, DE-BY, none)",
+    )
 
     def key_ring(self) -> KeyRing:
         return KeyRing(Path(self.keys_dir))
 
     def ledger(self) -> Ledger:
-        return _ledger_for(self.url, self.keys_dir)
+        return _ledger_for(self.url, self.keys_dir, self.business_calendar)

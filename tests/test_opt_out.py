@@ -77,8 +77,11 @@ def opt_out(env: DsrEnv, *emails: str, **kwargs: object) -> str:
         (datetime(2026, 11, 27, 10, 30, tzinfo=UTC), datetime(2026, 12, 11, 10, 30, tzinfo=UTC)),
         # Saturday: counting starts on Monday, so the due day is the Friday two weeks on.
         (datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 12, 11, 8, 0, tzinfo=UTC)),
-        # Across a month and a year end.
-        (datetime(2026, 12, 24, 23, 0, tzinfo=UTC), datetime(2027, 1, 7, 23, 0, tzinfo=UTC)),
+        # Across a month and a year end: Christmas Day (Fri) and New Year's Day (Fri) are legal
+        # public holidays, so not business days either (Jan 7 if only weekends were skipped).
+        (datetime(2026, 12, 24, 23, 0, tzinfo=UTC), datetime(2027, 1, 11, 23, 0, tzinfo=UTC)),
+        # Thanksgiving (Thu) is a holiday; the Friday after it is a business day.
+        (datetime(2026, 11, 25, 9, 0, tzinfo=UTC), datetime(2026, 12, 10, 9, 0, tzinfo=UTC)),
     ],
 )
 def test_an_opt_out_is_due_ten_business_days_after_receipt(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
 from dsr.cli import backups, breach, deadlines, demo, requests, retention, verify
+from dsr.settings import SettingsError
 
 app = typer.Typer(
     help="Data-subject request fulfilment for iNextCRM.",
@@ -36,5 +38,16 @@ for name, command in (
     app.command(name)(command)
 
 
+def main() -> None:
+    """The ``dsr`` entry point: a misconfigured environment is one clear line and exit 2."""
+    try:
+        app()
+    except SettingsError as exc:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]configuration error:[/] {exc}", highlight=False
+        )
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

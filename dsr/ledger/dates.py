@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
@@ -26,11 +26,11 @@ def due_date(received_at: _D, extension_months: int = 0) -> _D:
     return received_at + relativedelta(months=RESPONSE_MONTHS + extension_months)
 
 
-def _is_business_day(day: date, holidays: Collection[date]) -> bool:
+def _is_business_day(day: date, holidays: Container[date]) -> bool:
     return day.weekday() < 5 and day not in holidays
 
 
-def add_business_days(start: date, n: int, holidays: Collection[date] = ()) -> date:
+def add_business_days(start: date, n: int, holidays: Container[date] = ()) -> date:
     """The day ``n`` business days after ``start`` (Mon-Fri, skipping ``holidays``).
 
     ``start`` itself never counts: a request received on Friday has Monday as business day 1.
@@ -39,7 +39,6 @@ def add_business_days(start: date, n: int, holidays: Collection[date] = ()) -> d
         raise ValueError("n must not be negative")
     if isinstance(start, datetime):
         start = start.date()
-    holidays = frozenset(holidays)
     day = start
     remaining = n
     while remaining:
@@ -49,7 +48,7 @@ def add_business_days(start: date, n: int, holidays: Collection[date] = ()) -> d
     return day
 
 
-def business_days_between(a: date, b: date, holidays: Collection[date] = ()) -> int:
+def business_days_between(a: date, b: date, holidays: Container[date] = ()) -> int:
     """Business days after ``a`` up to and including ``b``; negative when ``b`` is before ``a``.
 
     The inverse of ``add_business_days``:
@@ -61,7 +60,6 @@ def business_days_between(a: date, b: date, holidays: Collection[date] = ()) -> 
         b = b.date()
     if b < a:
         return -business_days_between(b, a, holidays)
-    holidays = frozenset(holidays)
     count = 0
     day = a
     while day < b:
@@ -76,7 +74,7 @@ OPT_OUT_BUSINESS_DAYS = 10
 
 
 def business_due_date(
-    received_at: datetime, n: int = OPT_OUT_BUSINESS_DAYS, holidays: Collection[date] = ()
+    received_at: datetime, n: int = OPT_OUT_BUSINESS_DAYS, holidays: Container[date] = ()
 ) -> datetime:
     """``n`` business days after receipt, at the same time of day (dates taken in its zone)."""
     day = add_business_days(received_at.date(), n, holidays)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Container, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -20,6 +20,7 @@ from connectors.base import EMAIL, Identity
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
+from dsr.ledger.business_calendar import business_calendar
 from dsr.ledger.dates import MAX_EXTENSION_MONTHS, business_due_date, due_date
 from dsr.ledger.migrate import widen_checks
 from dsr.ledger.records import (
@@ -56,8 +57,11 @@ _SCHEMA_LOCK_KEY = 0x1D5A_1ED6  # pg advisory lock: concurrent create_schema cal
 class Ledger:
     """One ledger database, safe to share between threads; call ``create_schema()`` first."""
 
-    def __init__(self, url: str, keys: KeyRing) -> None:
+    def __init__(self, url: str, keys: KeyRing, holidays: Container[date] | None = None) -> None:
+        """``holidays``: the days an opt-out's business days skip besides weekends (default: the
+        US legal public holidays the policy's CAN-SPAM promise counts; ``business_calendar``)."""
         self._engine = make_engine(url)
+        self._holidays = business_calendar() if holidays is None else holidays
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._pg = self._engine.dialect.name == "postgresql"
         self._keys = keys
@@ -121,7 +125,11 @@ class Ledger:
             raise ValueError("received_at must be timezone-aware")
         received = utc(received_at) if received_at else now()
         # An opt-out is promised in business days (policy 5.3); everything else in a month.
-        due = business_due_date(received) if rtype is RequestType.OPT_OUT else due_date(received)
+        due = (
+            business_due_date(received, holidays=self._holidays)
+            if rtype is RequestType.OPT_OUT
+            else due_date(received)
+        )
         subject_hash = self._keys.keyed_hash(EMAIL, primary)
         secret = {"identities": [[i.kind, i.value] for i in idents], "payload": dict(payload or {})}
         token = self._keys.encrypt(json.dumps(secret).encode())
