@@ -40,12 +40,12 @@ A data map is a YAML file. Its shape (every key is checked; unknown keys are err
         suppression: {set: {marketing_opt_out: true}}   # what a marketing opt-out sets
         restriction: {set: {processing_restricted: true}}  # what a restriction (Art. 18) sets
         minors: {birth_date: date_of_birth, parental_consent: parental_consent}  # policy 10
+        recorded_at: created_at    # optional: when a row came to be (breach-impact windows)
 
 ``suppression`` and ``restriction`` set columns of the person's own rows to fixed values; the
 value ``now`` is the time of fulfilment, written once (a re-run keeps the first time). ``minors``
 names where a table keeps a person's birth date and parental consent, for the daily minors check;
 the table needs a matching e-mail identity (the erasure it registers is by e-mail).
-        recorded_at: created_at    # optional: when a row came to be (breach-impact windows)
 
 Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
 any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
@@ -53,10 +53,11 @@ column is searched with the subject's identities of that kind; ``harvest`` says 
 value becomes a new identity of the subject (the fixpoint). Names default to ``match: false``:
 two people can share a name, so a name only finds mentions in free text.
 
-``load_datamap`` checks the file's shape; ``datamap_checks.validate_against`` checks it against a
-live database:
-unknown tables or columns, a reference cycle, a client table with identities but no tenant column.
-Errors name the file, table and column.
+``load_datamap`` checks the file's shape and that its parts refer to each other (a reference cycle,
+a client table with identities but no tenant column); ``datamap_checks.validate_against`` checks
+it against a live database (unknown tables or columns). Errors name the file, table and column.
+The account-level sections (controller, tenants, integrations, accounts) are modelled in
+``datamap_accounts``.
 """
 
 from __future__ import annotations
@@ -66,20 +67,24 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from connectors.base import EMAIL, NAME, PHONE
+from connectors.datamap_accounts import (
+    Accounts,
+    AccountTable,
+    Controller,
+    IntegrationTable,
+    Strict,
+    TenantTable,
+)
 
 
 class DataMapError(ValueError):
     """The data map does not describe the schema it is applied to."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IdentityColumn(_Strict):
+class IdentityColumn(Strict):
     column: str | None = None
     columns: tuple[str, ...] | None = None
     kind: str
@@ -111,7 +116,7 @@ class IdentityColumn(_Strict):
 EraseAction = Literal["null", "hash", "placeholder", "keep"]
 
 
-class PersonalColumn(_Strict):
+class PersonalColumn(Strict):
     category: str
     purpose: str | None = None
     erase: EraseAction | None = None
@@ -120,7 +125,7 @@ class PersonalColumn(_Strict):
     field: str | None = None
 
 
-class Reference(_Strict):
+class Reference(Strict):
     column: str
     to: str = Field(description="table.column this column points at")
     direction: Literal["child", "parent"] = "child"
@@ -140,7 +145,7 @@ class Reference(_Strict):
         return self
 
 
-class TableErasure(_Strict):
+class TableErasure(Strict):
     action: Literal["delete", "anonymise", "keep"]
     legal_basis: str | None = None
     retain_for: str | None = None
@@ -153,20 +158,20 @@ class TableErasure(_Strict):
         return self
 
 
-class FileColumns(_Strict):
+class FileColumns(Strict):
     """A table that stores files: which column holds the bytes and which the file name."""
 
     content: str
     filename: str
 
 
-class FlagAction(_Strict):
+class FlagAction(Strict):
     """Columns an opt-out or a restriction sets on the person's rows (``now``: the time)."""
 
     set: dict[str, bool | int | str] = Field(min_length=1)
 
 
-class MinorsCheck(_Strict):
+class MinorsCheck(Strict):
     """Where a table keeps a person's birth date and a parental consent (policy 10)."""
 
     birth_date: str
@@ -174,7 +179,7 @@ class MinorsCheck(_Strict):
     age_of_majority: int = Field(default=18, ge=1, le=30)
 
 
-class TableMap(_Strict):
+class TableMap(Strict):
     description: str = ""
     controller: Literal["client", "inextcrm"]
     tenant_column: str | None = None
@@ -225,58 +230,7 @@ class TableMap(_Strict):
             yield self.recorded_at, "recorded_at"
 
 
-class Controller(_Strict):
-    name: str
-    contact: str
-    dpo: str = ""
-    complaint: str = ""
-
-
-class TenantTable(_Strict):
-    """Where a Client (tenant) is registered: lets intake refuse an unknown client id."""
-
-    table: str
-    id_column: str = "id"
-    status_column: str | None = None
-    # What a breach notice to the Client needs: its name and whom to write to.
-    name_column: str | None = None
-    contact_column: str | None = None
-
-
-class IntegrationTable(_Strict):
-    """Where a Client's connected services are listed: which accounts a request must reach."""
-
-    table: str
-    tenant_column: str = "client_id"
-    kind_column: str = "kind"
-    account_column: str = "account"
-    credential_column: str = "credential_ref"
-
-
-class AccountTable(_Strict):
-    """Where one kind of account lives and how its closure is recorded.
-
-    An account is closed when ``status_column`` holds ``closed_status``; its contents are purged
-    once ``purge_after`` (a period like ``1m``) has passed since the date in ``closed_at_column``.
-    """
-
-    table: str
-    id_column: str = "id"
-    status_column: str
-    closed_status: str = "closed"
-    closed_at_column: str
-    purge_after: str = "1m"
-
-
-class Accounts(_Strict):
-    """``tenant``: a Client, whose tenant's rows are purged; ``user``: a person's account, erased
-    through the per-person erasure path (its table must hold that person's identities)."""
-
-    tenant: AccountTable | None = None
-    user: AccountTable | None = None
-
-
-class DataMap(_Strict):
+class DataMap(Strict):
     name: str
     description: str = ""
     controller: Controller
