@@ -264,7 +264,11 @@ class BackupStore:
         cutoff = datetime.now(UTC).timestamp() - older_than.total_seconds()
         removed = []
         for path in [*self.root.glob(f"*/*{_PARTIAL}"), *self.root.glob("*/.snapshot-*")]:
-            if path.stat().st_mtime < cutoff:
+            try:
+                modified = path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # a snapshot running now just renamed it into place
+            if modified < cutoff:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
