@@ -19,10 +19,10 @@ Values are read in bound queries only; table and column names come from the data
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Date, DateTime, or_, select
@@ -36,6 +36,9 @@ from connectors.sql_helpers import typed_value
 
 _CHUNK = 500
 _YIELD_PER = 5000
+# (kind, raw value, default phone region) -> the identity, or None; ``harvest_identity`` or a
+# run's cache of it (``connectors.breach_identities``).
+Normalise = Callable[[str, Any, str], Identity | None]
 # References are acyclic (the data map refuses cycles); this only bounds a pathological map.
 _MAX_DEPTH = 8
 
@@ -102,43 +105,42 @@ def window_clause(connector: CrmSqlConnector, name: str, until: datetime) -> Col
     )
 
 
-@lru_cache(maxsize=1 << 18)
-def _normalised(kind: str, raw: Any, phone_region: str) -> Identity | None:
-    # Validation (email_validator, phonenumbers) is most of the cost of reading a table, and a
-    # contact's values come back once for the contact and again for each of its notes.
-    return harvest_identity(kind, raw, phone_region)
-
-
-def mentioned_in(text: Any, phone_region: str) -> frozenset[Identity]:
+def mentioned_in(
+    text: Any, phone_region: str, normalise: Normalise = harvest_identity
+) -> frozenset[Identity]:
     """E-mail addresses and phones written in a free text, as the backup index reads them."""
     if not isinstance(text, str) or not text:
         return frozenset()
     found = set()
     if "@" in text:
         found |= {
-            _normalised(EMAIL, m.group(0).strip("."), phone_region)
+            normalise(EMAIL, m.group(0).strip("."), phone_region)
             for m in _EMAIL_IN_TEXT.finditer(text)
         }
-    found |= {_normalised(PHONE, m.group(0), phone_region) for m in _PHONE_IN_TEXT.finditer(text)}
+    found |= {normalise(PHONE, m.group(0), phone_region) for m in _PHONE_IN_TEXT.finditer(text)}
     found.discard(None)
     return frozenset(found)  # type: ignore[arg-type]
 
 
-def _identity_seeds(tmap: TableMap, row: dict, phone_region: str) -> Seeds:
+def _identity_seeds(
+    tmap: TableMap, row: dict, phone_region: str, normalise: Normalise = harvest_identity
+) -> Seeds:
     ids: set[Identity] = set()
     names: set[Identity] = set()
     for spec in tmap.identities:
-        ident = _column_identity(spec, row, phone_region)
+        ident = _column_identity(spec, row, phone_region, normalise)
         if ident is not None:
             (names if spec.kind == NAME else ids).add(ident)
     return Seeds(frozenset(ids), frozenset(names))
 
 
-def _column_identity(spec: IdentityColumn, row: dict, phone_region: str) -> Identity | None:
+def _column_identity(
+    spec: IdentityColumn, row: dict, phone_region: str, normalise: Normalise
+) -> Identity | None:
     parts = [row.get(c) for c in spec.source_columns]
     # Joined as discovery harvests a name, so the report spells it as a request would.
     raw = " ".join(str(p) for p in parts if p) if spec.kind == NAME else parts[0]
-    return _normalised(spec.kind, raw, phone_region)
+    return normalise(spec.kind, raw, phone_region)
 
 
 def _columns_needed(connector: CrmSqlConnector, name: str) -> list[str]:
@@ -166,23 +168,67 @@ def owner_tables(connector: CrmSqlConnector) -> set[str]:
 
 
 def rows_in_window(
-    connector: CrmSqlConnector, name: str, until: datetime, known: Known | None = None
+    connector: CrmSqlConnector,
+    name: str,
+    until: datetime,
+    known: Known | None = None,
+    normalise: Normalise = harvest_identity,
 ) -> Iterator[WindowRow]:
     """Every row of ``name`` present before ``until``, with whom it is about.
 
     ``known`` carries the seeds of rows already read in this region, so a note's contact read a
     moment ago is not read and validated again (tables are best read owners first).
     """
-    remember = known is not None and name in owner_tables(connector)
-    for item in _rows_in_window(connector, name, until, known):
-        if remember:
-            known[(name, item.key)] = item.own  # type: ignore[index]
-        yield item
+    rows = _read(connector, name, until, normalise)
+    return with_owners(connector, name, rows, known, normalise)
 
 
-def _rows_in_window(
-    connector: CrmSqlConnector, name: str, until: datetime, known: Known | None
+RawRows = Iterator[tuple[WindowRow, dict]]
+
+
+def rows_by_tenant(
+    connector: CrmSqlConnector, name: str, until: datetime, normalise: Normalise = harvest_identity
+) -> Iterator[tuple[str, RawRows]]:
+    """(tenant id, its rows) of a table with a tenant column, in the database's order of tenants.
+
+    Rows naming no tenant come first, as tenant "". Owners are not attached yet: give each
+    tenant's rows to ``with_owners`` once the rows they belong to have been read.
+    """
+    rows = _read(connector, name, until, normalise, by_tenant=True)
+    try:
+        yield from groupby(rows, key=lambda item: item[0].tenant or "")
+    finally:
+        rows.close()  # groupby cannot close the query it reads
+
+
+def with_owners(
+    connector: CrmSqlConnector,
+    name: str,
+    rows: Iterable[tuple[WindowRow, dict]],
+    known: Known | None,
+    normalise: Normalise = harvest_identity,
 ) -> Iterator[WindowRow]:
+    """Each row with the identities of the rows it belongs to, a batch of rows at a time."""
+    links = owner_links(connector, name)
+    remember = known is not None and name in owner_tables(connector)
+    batch: list[tuple[WindowRow, dict]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= _YIELD_PER:
+            yield from _attach(connector, name, links, batch, known, remember, normalise)
+            batch = []
+    if batch:
+        yield from _attach(connector, name, links, batch, known, remember, normalise)
+
+
+def _read(
+    connector: CrmSqlConnector,
+    name: str,
+    until: datetime,
+    normalise: Normalise,
+    *,
+    by_tenant: bool = False,
+) -> Generator[tuple[WindowRow, dict], None, None]:
     tmap = connector.datamap.tables[name]
     table = connector.table(name)
     region, phone_region = connector.region, connector.default_phone_region
@@ -191,49 +237,49 @@ def _rows_in_window(
     clause = window_clause(connector, name, until)
     if clause is not None:
         query = query.where(clause)
-    # Rows are kept only as long as it takes to find their owners, one batch at a time.
-    batch: list[tuple[WindowRow, dict]] = []
+    if by_tenant and tmap.tenant_column:
+        query = query.order_by(table.c[tmap.tenant_column].asc().nulls_first())
     with connector.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=_YIELD_PER).execute(query)
         for row in result.mappings():
             data = dict(row)
             tenant = data.get(tmap.tenant_column) if tmap.tenant_column else None
             mentioned = frozenset().union(
-                *(mentioned_in(data.get(col), phone_region) for col in tmap.free_text)
+                *(mentioned_in(data.get(col), phone_region, normalise) for col in tmap.free_text)
             )
             item = WindowRow(
                 region=region,
                 table=name,
                 key=data[tmap.primary_key],
                 tenant=str(tenant) if tenant is not None else None,
-                own=_identity_seeds(tmap, data, phone_region),
+                own=_identity_seeds(tmap, data, phone_region, normalise),
                 mentioned=mentioned,
             )
-            if not links:
-                yield item
-                continue
-            batch.append((item, {link.local: data.get(link.local) for link in links}))
-            if len(batch) >= _YIELD_PER:
-                yield from _with_owners(connector, links, batch, known)
-                batch = []
-    if batch:
-        yield from _with_owners(connector, links, batch, known)
+            # Only what finding the owners needs is kept beside the row, never the text.
+            yield item, {link.local: data.get(link.local) for link in links}
 
 
-def _with_owners(
+def _attach(
     connector: CrmSqlConnector,
+    name: str,
     links: list[_OwnerLink],
     batch: list[tuple[WindowRow, dict]],
     known: Known | None,
+    remember: bool,
+    normalise: Normalise,
 ) -> Iterator[WindowRow]:
     for link in links:
         values = {refs[link.local] for _, refs in batch if refs[link.local] is not None}
-        owners = owner_seeds(connector, link.table, link.key, values, known=known)
+        owners = owner_seeds(
+            connector, link.table, link.key, values, known=known, normalise=normalise
+        )
         for item, refs in batch:
             found = owners.get(refs[link.local])
             if found:
                 item.own = item.own | found
     for item, _ in batch:
+        if remember:
+            known[(name, item.key)] = item.own  # type: ignore[index]
         yield item
 
 
@@ -244,6 +290,7 @@ def owner_seeds(
     values: set[Any],
     depth: int = 0,
     known: Known | None = None,
+    normalise: Normalise = harvest_identity,
 ) -> dict[Any, Seeds]:
     """key value -> the identities of the rows of ``name`` with that key (and of their owners)."""
     if not values or depth > _MAX_DEPTH:
@@ -275,10 +322,10 @@ def owner_seeds(
     for link in links:
         wanted = {r[link.local] for r in rows if r.get(link.local) is not None}
         upstream[link.local] = owner_seeds(
-            connector, link.table, link.key, wanted, depth + 1, known
+            connector, link.table, link.key, wanted, depth + 1, known, normalise
         )
     for r in rows:
-        seeds = _identity_seeds(tmap, r, connector.default_phone_region)
+        seeds = _identity_seeds(tmap, r, connector.default_phone_region, normalise)
         for link in links:
             seeds = seeds | upstream[link.local].get(r.get(link.local), Seeds())
         # Keys come back typed as the column; callers look them up with the values they read.

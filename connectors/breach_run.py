@@ -1,30 +1,25 @@
 """One breach-impact query end to end, as the CLI and the Dagster job both run it.
 
-Assess, write the report into the export store (EU data: the EU store) or a given folder, then
-record the query in the audit log with counts and the report's SHA-256 — never an identity. If the
-audit entry cannot be written the report is removed again: a report nobody can account for must
-not exist.
+Assess, writing the report as the people are found into the export store (EU data: the EU store)
+or a given folder, then record the query in the audit log with counts and the report's SHA-256 —
+never an identity. If the query fails half-way, or the audit entry cannot be written, the report
+is removed again: a report nobody can account for must not exist.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.backup_store import BackupStore
-from connectors.breach import BreachImpact, Progress, assess
-from connectors.breach_report import (
-    REPORT_CSV,
-    REPORT_HTML,
-    REPORT_JSON,
-    ReportFiles,
-    default_folder,
-    write_report,
-)
+from connectors.breach import BreachImpact, Progress, new_breach_id
+from connectors.breach_assess import assess
+from connectors.breach_identities import IdentityCache
 from connectors.breach_window import BreachQuery
+from connectors.breach_writer import ReportFiles, ReportWriter, default_folder
 from connectors.crm_sql import CrmSqlConnector
 from connectors.tombstones import Tombstones
 from dsr.ledger import Ledger
@@ -34,6 +29,30 @@ AUDIT_EVENT = "breach_impact"
 
 def audit_details(impact: BreachImpact, files: ReportFiles) -> dict[str, Any]:
     return {**impact.counts(), **files.metadata()}
+
+
+def write_impact(
+    connectors: Iterable[CrmSqlConnector],
+    query: BreachQuery,
+    writer: ReportWriter,
+    *,
+    now: datetime | None = None,
+    breach_id: str | None = None,
+    backups: BackupStore | None = None,
+    tombstones: Tombstones | None = None,
+    progress: Progress | None = None,
+    caches: tuple[IdentityCache, IdentityCache] | None = None,
+) -> tuple[BreachImpact, ReportFiles]:
+    """Assess into ``writer``'s report; a failure leaves no part of it behind."""
+    try:
+        impact = assess(
+            connectors, query, writer, now=now, breach_id=breach_id, backups=backups,
+            tombstones=tombstones, progress=progress, caches=caches,
+        )  # fmt: skip
+        return impact, writer.finish(impact)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def run_breach_impact(
@@ -48,21 +67,30 @@ def run_breach_impact(
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> tuple[BreachImpact, ReportFiles]:
-    impact = assess(
-        connectors, query, now=now, backups=backups, tombstones=tombstones, progress=progress
-    )
+    now = now or datetime.now(UTC)
+    breach_id = new_breach_id(now)
+    # The people are written while they are found, before it is known which regions had rows:
+    # the report starts in the store of the regions asked about (EU among them: the EU store)
+    # and moves if the rows found belong elsewhere.
     folder = (
         Path(out)
         if out is not None
-        else default_folder(store_dir_for(impact.regions_with_data()), impact.breach_id)
+        else default_folder(store_dir_for(list(query.regions)), breach_id)
     )
-    files = write_report(impact, folder)
+    writer = ReportWriter(folder)
+    impact, files = write_impact(
+        connectors, query, writer, now=now, breach_id=breach_id, backups=backups,
+        tombstones=tombstones, progress=progress,
+    )  # fmt: skip
+    if out is None:
+        home = default_folder(store_dir_for(impact.regions_with_data()), breach_id)
+        if home != folder:
+            files = writer.move(files, home)
     try:
         ledger.audit(None, AUDIT_EVENT, audit_details(impact, files))
     except BaseException:
-        for name in (REPORT_JSON, REPORT_CSV, REPORT_HTML):
-            (folder / name).unlink(missing_ok=True)
+        writer.abort()
         if out is None:
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(files.folder, ignore_errors=True)
         raise
     return impact, files

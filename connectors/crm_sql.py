@@ -65,6 +65,10 @@ class CrmSqlConnector:
         self.default_phone_region = default_phone_region
         self.chunk_size = chunk_size
         self._tables: dict[str, Table] = {}
+        # Swappable for one run (connectors.breach_identities caches them), so a caller that
+        # reads the same rows again validates each value once; the results are the same.
+        self.harvest_identity: Callable[[str, Any, str], Identity | None] = harvest_identity
+        self.match_values: Callable[[Identity], set[str]] = match_values
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -150,7 +154,7 @@ class CrmSqlConnector:
         for key, idents in fresh.items():
             for ident in idents:
                 if ident.kind == ident_col.kind:
-                    for value in match_values(ident):
+                    for value in self.match_values(ident):
                         typed = typed_value(column, value)
                         if typed is not None:
                             owners[typed].add(key)
@@ -181,7 +185,7 @@ class CrmSqlConnector:
                 raw: Any = " ".join(str(p) for p in parts if p)
             else:
                 raw = parts[0]
-            ident = harvest_identity(ident_col.kind, raw, self.default_phone_region)
+            ident = self.harvest_identity(ident_col.kind, raw, self.default_phone_region)
             if ident is not None:
                 found.add(ident)
         return found

@@ -119,11 +119,16 @@ def _clients_table(impact: Any) -> Table:
     table.add_column("rows", justify="right")
     for c in impact.clients:
         label = (c.name or "(Client not found)") if c.client_id else "(row without tenant)"
-        table.add_row(label, c.region, c.client_id, str(len(c.people)), str(sum(c.rows.values())))
-    users = sum(1 for p in impact.inextcrm if p.other_ids.get("user_id"))
+        table.add_row(label, c.region, c.client_id, str(c.people_count), str(sum(c.rows.values())))
+    users = impact.tally.inextcrm_users
     rows = sum(impact.inextcrm_rows.values())
     table.add_row(
-        f"iNextCRM ({users} Users)", "", "", str(len(impact.inextcrm)), str(rows), end_section=True
+        f"iNextCRM ({users} Users)",
+        "",
+        "",
+        str(impact.inextcrm_people),
+        str(rows),
+        end_section=True,
     )
     return table
 
