@@ -19,7 +19,9 @@ What it does, in an order that a crash at any point leaves recoverable by the ne
 4. tombstones older than the oldest remaining backup (less a day) are purged — except those of
    requests still waiting for their certificate: without them nobody could tell when a remaining
    backup stops holding the person. Opt-out and restriction suppressions older than that are
-   purged too: every remaining backup already carries their flags.
+   purged too: every remaining backup already carries their flags. So are closed-account purges'
+   tenant tombstones (``connectors.tenant_tombstones``), with the same exception: every remaining
+   backup was taken after the purge, so no restore needs to purge the tenant again.
 
 A step that fails for one request (a missing proof file, a key mismatch, an unwritable store)
 is reported in ``problems`` and the rest of the run goes on; the caller fails the run when
@@ -39,6 +41,7 @@ from connectors.backup_index import DIGEST_BYTES, IdentityIndex, key_id
 from connectors.backup_record import BackupError, BackupRecord
 from connectors.backup_store import BackupStore
 from connectors.backups import CLOCK_MARGIN
+from connectors.tenant_tombstones import TenantTombstones
 from connectors.tombstones import Tombstones
 from dsr.keys import KeyRing
 from dsr.ledger import AuditEntry, Ledger
@@ -65,6 +68,7 @@ class ExpiryReport:
     awaiting: list[str] = field(default_factory=list)  # still held by a remaining backup
     problems: list[str] = field(default_factory=list)  # "<request id or backup id>: why"
     tombstones_purged: int = 0
+    tenant_tombstones_purged: int = 0
     suppressions_purged: int = 0
     partials_swept: int = 0
 
@@ -79,6 +83,7 @@ class ExpiryReport:
             "awaiting_certificate": self.awaiting,
             "problems": self.problems,
             "tombstones_purged": self.tombstones_purged,
+            "tenant_tombstones_purged": self.tenant_tombstones_purged,
             "suppressions_purged": self.suppressions_purged,
             "partials_swept": self.partials_swept,
         }
@@ -116,6 +121,9 @@ def expire_backups(
         # A tombstone matters while a backup older than its erasure exists, or a certificate
         # still depends on it.
         report.tombstones_purged = tombstones.purge_before(oldest - timedelta(days=1), keep=keep)
+        report.tenant_tombstones_purged = TenantTombstones(tombstones.engine).purge_before(
+            oldest - timedelta(days=1), keep=keep
+        )
         # Opt-outs and restrictions no certificate depends on: only restores need them.
         report.suppressions_purged = tombstones.purge_suppressions_before(
             oldest - timedelta(days=1)

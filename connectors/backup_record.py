@@ -138,6 +138,20 @@ class ReappliedFlag:
 
 
 @dataclass
+class ReappliedTenantPurge:
+    """A closed Client's purge run again on a restored copy (connectors.tenant_tombstones)."""
+
+    request_id: str
+    client_id: str
+    counts: dict[str, dict[str, int]]  # table -> action -> rows changed
+    verified: bool
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(n for acts in self.counts.values() for n in acts.values())
+
+
+@dataclass
 class RestoreReport:
     backup_id: str
     region: str
@@ -147,6 +161,9 @@ class RestoreReport:
     reapplied: list[ReappliedErasure] = field(default_factory=list)
     flags_considered: int = 0
     reapplied_flags: list[ReappliedFlag] = field(default_factory=list)
+    tenant_purges_considered: int = 0
+    # Only purges whose tenant the copy still held (or that did not verify).
+    reapplied_tenants: list[ReappliedTenantPurge] = field(default_factory=list)
     usable: bool = False
     error: str = ""
 
@@ -155,9 +172,15 @@ class RestoreReport:
         return len(self.reapplied)
 
     @property
+    def tenant_purges_reapplied(self) -> int:
+        return len(self.reapplied_tenants)
+
+    @property
     def rows_changed(self) -> int:
-        return sum(r.rows_changed for r in self.reapplied) + sum(
-            f.rows_changed for f in self.reapplied_flags
+        return (
+            sum(r.rows_changed for r in self.reapplied)
+            + sum(f.rows_changed for f in self.reapplied_flags)
+            + sum(t.rows_changed for t in self.reapplied_tenants)
         )
 
     def flags_reapplied(self, request_type: str) -> int:
@@ -165,6 +188,8 @@ class RestoreReport:
 
     @property
     def verification_ok(self) -> bool:
-        return all(r.verified for r in self.reapplied) and all(
-            f.verified for f in self.reapplied_flags
+        return (
+            all(r.verified for r in self.reapplied)
+            and all(f.verified for f in self.reapplied_flags)
+            and all(t.verified for t in self.reapplied_tenants)
         )

@@ -13,6 +13,8 @@ they are "beyond use" only as long as nobody restores them without the erasures)
    copy by hash matching, then runs the same discovery and erasure, or the same data-map flags
    (``connectors.crm_flags``, with the time the live request wrote), a live request runs, with
    its scope and client — an erasure after an opt-out wins, as it did in the live database;
+   closed-account purges (``connectors.tenant_tombstones``) run the retention purge's own code
+   on the tenant (``retention_tenants.reapply_tenant_purge``) at their place in that order;
 4. only when every re-applied request verified: SQLite renames the file to ``<region>.sqlite``;
    PostgreSQL marks the status row 'usable'.
 
@@ -47,6 +49,7 @@ from connectors.backup_record import (
     BackupRecord,
     ReappliedErasure,
     ReappliedFlag,
+    ReappliedTenantPurge,
     RestoreFailed,
     RestoreRefused,
     RestoreReport,
@@ -56,8 +59,11 @@ from connectors.base import Findings, Identity
 from connectors.crm_erase import CrmEraser
 from connectors.crm_flags import Action, CrmFlagger
 from connectors.crm_sql import CrmSqlConnector
+from connectors.crm_unrestrict import CrmUnrestrictor
 from connectors.datamap import DataMap
-from connectors.tombstones import Suppression, Tombstone, Tombstones
+from connectors.retention_tenants import reapply_tenant_purge
+from connectors.tenant_tombstones import TenantTombstone, TenantTombstones
+from connectors.tombstones import RestrictionLift, Suppression, Tombstone, Tombstones
 
 EraserFactory = Callable[[CrmSqlConnector], CrmEraser]
 # Erasures up to this long before the snapshot are re-applied too: the CRM host's clock and the
@@ -88,8 +94,16 @@ def restore(
         )
     label = make_url(target).render_as_string(hide_password=True) if "://" in target else target
     report = RestoreReport(record.backup_id, record.region, record.backend, label, len(due))
-    report.flags_considered = len(flags)
-    job = _Job(store, record, datamap, tombstones, due, flags, eraser_factory, report)
+    lifts = tombstones.lifts_since(record.created_at - CLOCK_MARGIN, record.region)
+    report.flags_considered = len(flags) + len(lifts)
+    # Closed-account purges name their tenant by its id: no hashes, nothing to match by key.
+    tenants = TenantTombstones(tombstones.engine).since(
+        record.created_at - CLOCK_MARGIN, record.region
+    )
+    report.tenant_purges_considered = len(tenants)
+    job = _Job(
+        store, record, datamap, tombstones, eraser_factory, report, due, flags, lifts, tenants
+    )
     if record.backend == "sqlite":
         job.into_folder(target)
     else:
@@ -103,10 +117,13 @@ class _Job:
     record: BackupRecord
     datamap: DataMap
     tombstones: Tombstones
-    due: list[Tombstone]
-    flags: list[Suppression]
     eraser_factory: EraserFactory
     report: RestoreReport
+    # What happened since the snapshot, re-applied in time order.
+    due: list[Tombstone]
+    flags: list[Suppression]
+    lifts: list[RestrictionLift]
+    tenants: list[TenantTombstone]
 
     def into_folder(self, target: str) -> None:
         if "://" in target:
@@ -193,7 +210,7 @@ class _Job:
         present = [
             e for e in entries if any(bytes.fromhex(h)[:DIGEST_BYTES] in hits for h in e.hashes)
         ]
-        if not present:
+        if not present and not self.lifts and not self.tenants:
             return
         owners: dict[str, list[int]] = defaultdict(list)
         for n, entry in enumerate(present):
@@ -201,9 +218,10 @@ class _Job:
                 owners[digest].append(n)
         recovered: dict[int, set[Identity]] = defaultdict(set)
         # One scan before anything changes: an erasure must not hide the person from an
-        # opt-out that followed it, nor the reverse.
+        # opt-out that followed it, nor the reverse. (A lift names its rows: no scan for it.)
         with engine.connect() as conn:
-            for _, ident in scan_identities(conn, self.datamap, self.store.default_phone_region):
+            found = scan_identities(conn, self.datamap, self.store.default_phone_region)
+            for _, ident in found if present else ():
                 for n in owners.get(self.tombstones.digest(ident), ()):
                     recovered[n].add(ident)
         missing = sorted({e.request_id for n, e in enumerate(present) if not recovered.get(n)})
@@ -212,13 +230,22 @@ class _Job:
         eraser = self.eraser_factory(connector)
         flagger = CrmFlagger(connector)
         # In the order they happened in the live database; on a tie the erasure goes last, so
-        # that it wins over an opt-out as it must.
-        order = sorted(
-            range(len(present)),
-            key=lambda n: (_when(present[n]), isinstance(present[n], Tombstone)),
-        )
+        # that it wins over an opt-out as it must, and a lift follows its restriction.
+        timeline: list[Tombstone | Suppression | RestrictionLift | TenantTombstone] = [
+            *present,
+            *self.lifts,
+            *self.tenants,
+        ]
+        order = sorted(range(len(timeline)), key=lambda n: _when(timeline[n]))
         for n in order:
-            entry, ids = present[n], recovered[n]
+            entry = timeline[n]
+            if isinstance(entry, RestrictionLift):
+                self.report.reapplied_flags.append(_lift(connector, entry))
+                continue
+            if isinstance(entry, TenantTombstone):
+                self._tenant(eraser, entry)
+                continue
+            ids = recovered[n]
             key = entry.request_id
             findings = connector.find({key: ids}, scope=entry.scope, client_id=entry.client_id)
             if isinstance(entry, Suppression):
@@ -240,7 +267,16 @@ class _Job:
         if not self.report.verification_ok:
             failed = [r.request_id for r in self.report.reapplied if not r.verified]
             failed += [f.request_id for f in self.report.reapplied_flags if not f.verified]
+            failed += [t.request_id for t in self.report.reapplied_tenants if not t.verified]
             raise BackupError(f"re-applied requests did not verify: {', '.join(failed)}")
+
+    def _tenant(self, eraser: CrmEraser, entry: TenantTombstone) -> None:
+        # The retention purge's own code: same data-map actions, billing kept, same verification.
+        replay = reapply_tenant_purge(eraser, entry.client_id, entry.purged_at.date())
+        if replay.rows_changed or not replay.verification.ok:
+            ok = replay.verification.ok
+            tenant = ReappliedTenantPurge(entry.request_id, entry.client_id, replay.counts, ok)
+            self.report.reapplied_tenants.append(tenant)
 
     def _failed(self, exc: Exception) -> RestoreFailed:
         # A database error's text can quote row values; its class name cannot.
@@ -252,8 +288,35 @@ class _Job:
         )
 
 
-def _when(entry: Tombstone | Suppression) -> datetime:
-    return entry.applied_at if isinstance(entry, Suppression) else entry.erased_at
+def _when(
+    entry: Tombstone | Suppression | RestrictionLift | TenantTombstone,
+) -> tuple[datetime, int]:
+    """When it happened, then its rank on a tie: flags, lifts, erasures (closed-account purges
+    are erasures too)."""
+    if isinstance(entry, Suppression):
+        return entry.applied_at, 0
+    if isinstance(entry, RestrictionLift):
+        return entry.lifted_at, 1
+    if isinstance(entry, TenantTombstone):
+        return entry.purged_at, 2
+    return entry.erased_at, 2
+
+
+def _lift(connector: CrmSqlConnector, entry: RestrictionLift) -> ReappliedFlag:
+    """Clear the rows the live lift cleared (those of them the copy holds), then check none
+    still carries the flag."""
+    unrestrictor = CrmUnrestrictor(connector)
+    plan = unrestrictor.plan(entry.rows)
+    changed = unrestrictor.apply(plan)
+    return ReappliedFlag(
+        request_id=entry.request_id,
+        request_type="restriction_lift",
+        scope=entry.scope,
+        client_id=entry.client_id,
+        recovered={},
+        rows_changed=changed,
+        verified=changed == plan.rows_changed and unrestrictor.plan(entry.rows).rows_changed == 0,
+    )
 
 
 def _flag(
@@ -284,8 +347,11 @@ def _flag(
 def _summary(report: RestoreReport) -> str:
     return (
         f"{report.tombstones_reapplied} of {report.tombstones_considered} erasures, "
+        f"{report.tenant_purges_reapplied} of {report.tenant_purges_considered} closed-account "
+        "purges, "
         f"{report.flags_reapplied('opt_out')} opt-outs and "
         f"{report.flags_reapplied('restriction')} restrictions re-applied, "
+        f"{report.flags_reapplied('restriction_lift')} lifts, "
         f"{report.rows_changed} rows changed, verified"
     )
 

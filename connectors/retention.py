@@ -25,7 +25,11 @@ from typing import Any
 from connectors.crm_sql import CrmSqlConnector
 from connectors.erasure_apply import StepHook
 from connectors.retention_dates import utc_now
+from connectors.tombstones import Tombstones
 from dsr.ledger.audit import redact
+
+# Counts under an action starting with this are accounts kept back, e.g. "held: restricted".
+HELD = "held: "
 
 # Called with (checkpoint, account key) at the points a crash would leave work half-done
 # ("planned", "committed", "proof_issued"); tests use it to stop a purge there.
@@ -46,6 +50,10 @@ class PurgeContext:
     # Snapshots (connectors.backup_record.BackupRecord): a proof names those that still hold an
     # account's rows, with the date they expire.
     backups: Sequence[Any] = ()
+    # Where a committed closed-Client purge is recorded, so restores re-apply it (the ledger
+    # database's connectors.tombstones.Tombstones); a real closed-Client purge refuses to run
+    # without it.
+    tombstones: Tombstones | None = None
     step_hook: StepHook | None = None
     checkpoint: Checkpoint | None = None
 
@@ -92,8 +100,13 @@ class PurgeOutcome:
 
     @property
     def total(self) -> int:
+        """Rows purged or queued; accounts held back (``held: ...``) are not."""
         return sum(
-            n for tables in self.counts.values() for acts in tables.values() for n in acts.values()
+            n
+            for tables in self.counts.values()
+            for acts in tables.values()
+            for action, n in acts.items()
+            if not action.startswith(HELD)
         )
 
     def lines(self) -> list[str]:

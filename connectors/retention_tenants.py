@@ -17,21 +17,29 @@ planned counts go into the audit log. So a run that stops anywhere leaves one of
   was all-or-nothing, so those are the counts it applied;
 * proof issued, request still open: the next run fulfils the request with that proof; it never
   issues a second one.
+
+Once the transaction committed (and again when a run resumes after it), the purge is recorded as
+a tenant tombstone (``connectors.tenant_tombstones``): a restore of a backup taken before it
+re-applies it through ``reapply_tenant_purge``, the same plan, transaction and verification.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.base import Findings, Identity
 from connectors.crm_erase import CrmEraser
 from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import AccountTable
+from connectors.datamap import AccountTable, DataMapError
 from connectors.erasure_apply import ErasureFailed
 from connectors.erasure_plan import ErasurePlan, build_plan
-from connectors.erasure_verify import PhysicalCleanupError, classify
+from connectors.erasure_verify import PhysicalCleanupError, Verification, classify
 from connectors.retention import PurgeContext, PurgeOutcome, first_line
-from connectors.retention_accounts import ClosedAccount, closed_accounts, tenant_findings
+from connectors.retention_accounts import ACCOUNT, ClosedAccount, closed_accounts, tenant_findings
+from connectors.tenant_tombstones import TenantTombstones
 from dsr.ledger import InvalidTransition, RequestRecord, RequestType, Scope, State
 from dsr.proof import ProofRequest, build_proof, issue_proof
 from dsr.proof.crm_section import crm_proof_section
@@ -50,6 +58,9 @@ def subject_hash(ctx: PurgeContext, account: ClosedAccount) -> str:
 
 
 def purge_closed_clients(ctx: PurgeContext) -> PurgeOutcome:
+    if not ctx.dry_run and ctx.tombstones is None:
+        # Without a tenant tombstone a restored backup would bring the purged tenant back.
+        raise ValueError("a closed-Client purge needs the tombstones to record itself in")
     outcome = PurgeOutcome(PURGE, ctx.dry_run)
     requests = ctx.ledger.list_requests()  # read-only: a dry run sees what a run would resume
     for connector in ctx.connectors:
@@ -78,9 +89,25 @@ def purge_closed_clients(ctx: PurgeContext) -> PurgeOutcome:
     return outcome
 
 
-def _plan(eraser: CrmEraser, spec: AccountTable, account: ClosedAccount, ctx: PurgeContext):
-    findings = tenant_findings(eraser.connector, spec, account.account_id, account.key)
-    return findings, build_plan(findings, eraser.datamap, eraser.rules, ctx.today)
+def _plan(
+    eraser: CrmEraser, spec: AccountTable, account: ClosedAccount, ctx: PurgeContext
+) -> tuple[Findings, ErasurePlan]:
+    return plan_tenant(eraser, spec, account.account_id, account.key, ctx.today)
+
+
+def plan_tenant(
+    eraser: CrmEraser, spec: AccountTable, client_id: str, key: str, today: date
+) -> tuple[Findings, ErasurePlan]:
+    """Every row of the tenant, and what the data map's actions do to each."""
+    findings = tenant_findings(eraser.connector, spec, client_id, key)
+    return findings, build_plan(findings, eraser.datamap, eraser.rules, today)
+
+
+def verify_tenant(eraser: CrmEraser, client_id: str, key: str, today: date) -> Verification:
+    """The tenant read again and classified as an erasure's verification does: only rows kept
+    with a legal basis (billing) or emptied may remain."""
+    again = tenant_findings(eraser.connector, eraser_spec(eraser), client_id, key)
+    return classify(again, eraser.datamap, eraser.rules, today)
 
 
 def _purge_one(
@@ -152,6 +179,11 @@ def _finish(
     base: dict[str, Any],
 ) -> dict[str, Any]:
     request_id = record.request_id
+    # Committed (now, or by a run this one resumes): from here a restore must re-apply it.
+    assert ctx.tombstones is not None  # purge_closed_clients refuses a real run without
+    TenantTombstones(ctx.tombstones.engine).record(
+        request_id, account.region, account.account_id, datetime.now(UTC)
+    )
     resumed = applied is None
     counts = _nonzero(applied) if applied is not None else _planned_counts(ctx, request_id)
     touched = sorted(counts)
@@ -160,8 +192,7 @@ def _finish(
     except PhysicalCleanupError as exc:
         _fail(ctx, request_id, str(exc))
         raise
-    again = tenant_findings(eraser.connector, eraser_spec(eraser), account.account_id, account.key)
-    verification = classify(again, eraser.datamap, eraser.rules, ctx.today)
+    verification = verify_tenant(eraser, account.account_id, account.key, ctx.today)
     if not verification.ok:
         reason = f"{len(verification.unexpected)} rows of the tenant still hold what should be gone"
         _fail(ctx, request_id, reason)
@@ -201,8 +232,39 @@ def _finish(
 
 def eraser_spec(eraser: CrmEraser) -> AccountTable:
     accounts = eraser.datamap.accounts
-    assert accounts is not None and accounts.tenant is not None
+    if accounts is None or accounts.tenant is None:
+        raise DataMapError(
+            f"{eraser.datamap.source_path}: no accounts.tenant, so a Client's tenant cannot be "
+            "found to purge"
+        )
     return accounts.tenant
+
+
+@dataclass
+class TenantReplay:
+    """A recorded purge applied again to a restored copy."""
+
+    counts: dict[str, dict[str, int]]  # table -> action -> rows changed
+    verification: Verification
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(n for acts in self.counts.values() for n in acts.values())
+
+
+def reapply_tenant_purge(eraser: CrmEraser, client_id: str, today: date) -> TenantReplay:
+    """Purge ``client_id``'s tenant in the eraser's database as the retention purge did: the same
+    data-map actions (billing kept), one transaction, physical cleanup, the same verification.
+    No ledger request and no proof: the live purge has both."""
+    eraser.check()
+    key = f"tenant:{eraser.region}:{client_id}"  # as ClosedAccount.key names it
+    findings, plan = plan_tenant(eraser, eraser_spec(eraser), client_id, key, today)
+    counts: dict[str, dict[str, int]] = {}
+    if _nonzero(plan.changes()):
+        every = findings.identities or {Identity(ACCOUNT, key)}
+        counts = _nonzero(eraser.apply([plan], {key: every})[key])
+        eraser.physical_cleanup(sorted(counts))
+    return TenantReplay(counts, verify_tenant(eraser, client_id, key, today))
 
 
 def _register(ctx: PurgeContext, account: ClosedAccount) -> RequestRecord:

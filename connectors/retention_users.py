@@ -7,6 +7,9 @@ is). The pending-requests sensor launches it; its run erases the person everywhe
 says, verifies and issues the normal deletion proof. Colleagues are untouched because erasure is
 precise, not because this module is careful.
 
+A restricted account (the data map's ``restriction`` flag on its row, Art. 18) is held, not
+queued, and counted as ``held: restricted``; once the restriction is lifted the next run queues it.
+
 Idempotent: the request carries ``ticket_ref = retention:user:<keyed hash of the account>``, and
 an account that has any such request is never queued again. An account whose row no longer
 holds anything to erase (erased before) is left alone. Users of a Client whose own purge is due
@@ -19,13 +22,15 @@ from typing import Any
 
 from connectors.base import EMAIL, PHONE, Identity
 from connectors.crm_erase import CrmEraser
+from connectors.crm_flags import is_flagged
 from connectors.identities import MentionMatcher, harvest_identity
-from connectors.retention import PurgeContext, PurgeOutcome, first_line
+from connectors.retention import HELD, PurgeContext, PurgeOutcome, first_line
 from connectors.retention_accounts import ClosedAccount, account_row, closed_accounts
 from dsr.ledger import RequestType, Scope, State
 
 PURGE = "closed_users"
 MATCHING = (EMAIL, PHONE)
+HELD_RESTRICTED = f"{HELD}restricted"
 
 
 def account_hash(ctx: PurgeContext, account: ClosedAccount) -> str:
@@ -96,6 +101,11 @@ def _queue_one(
     row = account_row(connector, spec, account.account_id)
     if row is None:
         return None
+    if is_flagged(tmap.restriction, row):
+        # Art. 18: kept, storage only, until the restriction is lifted; the next run after that
+        # queues it. Counted, not queued, so the hold is visible in every report.
+        outcome.add(account.region, spec.table, HELD_RESTRICTED, 1)
+        return {**base, "status": HELD_RESTRICTED}
     identities = _identities(tmap, row, connector.default_phone_region)
     if not identities:
         if rules.leftovers(row, MentionMatcher(set())):

@@ -85,6 +85,22 @@ suppressions_table = Table(
 )
 FLAG_ACTIONS = {"opt_out": "suppression", "restriction": "restriction"}
 
+# A restriction lifted (Art. 18(3)) in one region: the rows whose flag the live lift cleared,
+# so a restore that re-applies the restriction clears them again after it. Row keys, no hashes:
+# the rows are named exactly, and rows another restriction still needed are not among them.
+lifts_table = Table(
+    "dsr_restriction_lifts",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("lifted_at", DateTime(timezone=True), primary_key=True, index=True),
+    Column("scope", String(32), nullable=False),
+    Column("client_id", String(64)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # JSON list of [table, primary key as text], sorted.
+    Column("rows", Text, nullable=False),
+)
+
 
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
@@ -129,6 +145,20 @@ class Suppression:
     def __repr__(self) -> str:
         n = len(self.hashes)
         return f"Suppression({self.request_id}, {self.region}, {self.action}, {n} hashes)"
+
+
+@dataclass(frozen=True)
+class RestrictionLift:
+    request_id: str
+    region: str
+    lifted_at: datetime
+    scope: str
+    client_id: str | None
+    recorded_at: datetime
+    rows: tuple[tuple[str, str], ...]
+
+    def __repr__(self) -> str:
+        return f"RestrictionLift({self.request_id}, {self.region}, {len(self.rows)} rows)"
 
 
 _Entry = TypeVar("_Entry", Tombstone, Suppression)
@@ -298,11 +328,62 @@ class Tombstones:
     def purge_suppressions_before(self, timestamp: datetime) -> int:
         """Forget opt-outs and restrictions older than ``timestamp`` (the oldest remaining
         backup, less a margin): every backup still kept already carries their flags."""
-        query = delete(suppressions_table).where(
-            suppressions_table.c.applied_at < _aware(timestamp, "timestamp")
-        )
+        before = _aware(timestamp, "timestamp")
+        query = delete(suppressions_table).where(suppressions_table.c.applied_at < before)
         with self.engine.begin() as conn:
+            # Lifts go with them: every backup still kept was taken after the lift too.
+            conn.execute(delete(lifts_table).where(lifts_table.c.lifted_at < before))
             return int(conn.execute(query).rowcount or 0)
+
+    def record_lift(
+        self,
+        request_id: str,
+        region: str,
+        rows: Collection[tuple[str, str]],
+        scope: str,
+        client_id: str | None,
+        lifted_at: datetime,
+    ) -> RestrictionLift:
+        """Record the rows a lift cleared in ``region``, after they committed; a re-run of the
+        same lift adds a row of its own."""
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        entry = RestrictionLift(
+            request_id=request_id,
+            region=region,
+            lifted_at=_aware(lifted_at, "lifted_at"),
+            scope=scope,
+            client_id=str(client_id) if client_id is not None else None,
+            recorded_at=datetime.now(UTC),
+            rows=tuple(sorted((str(t), str(pk)) for t, pk in rows)),
+        )
+        values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+        values["rows"] = json.dumps([list(r) for r in entry.rows])
+        with self.engine.begin() as conn:
+            conn.execute(lifts_table.insert().values(**values))
+        return entry
+
+    def lifts_since(self, timestamp: datetime, region: str) -> list[RestrictionLift]:
+        """Restrictions lifted in ``region`` at or after ``timestamp``, oldest first."""
+        t = lifts_table
+        query = (
+            select(t)
+            .where(t.c.lifted_at >= _aware(timestamp, "timestamp"), t.c.region == region)
+            .order_by(t.c.lifted_at, t.c.request_id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                RestrictionLift(
+                    request_id=row.request_id,
+                    region=row.region,
+                    lifted_at=_utc(row.lifted_at),
+                    scope=row.scope,
+                    client_id=row.client_id,
+                    recorded_at=_utc(row.recorded_at),
+                    rows=tuple((t, pk) for t, pk in json.loads(row.rows)),
+                )
+                for row in conn.execute(query)
+            ]
 
     @staticmethod
     def _suppression(row: Row[Any]) -> Suppression:

@@ -3,7 +3,7 @@
 from dagster import Definitions
 
 from dsr.settings import Settings
-from pipelines import breach, deadlines, minors, retention
+from pipelines import breach, deadlines, lift, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
@@ -50,7 +50,7 @@ def build_definitions(settings: Settings) -> Definitions:
         resources=build_resources(settings),
     )
     # Each time-based promise is its own module; resources come only from the core set.
-    extras = [m.definitions(settings) for m in (retention, minors, deadlines, breach)]
+    extras = [m.definitions(settings) for m in (retention, minors, deadlines, breach, lift)]
     return Definitions.merge(core, *extras)
 
 

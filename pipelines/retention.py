@@ -47,7 +47,8 @@ STEPS = {
     "closed_clients": "Erase the contents of Clients closed a month ago (one transaction and one "
     "signed proof per account; billing kept with its legal basis)",
     "closed_users": "Queue an erasure request for each User closed a month ago (the "
-    "pending_requests sensor runs it; each gets the normal deletion proof)",
+    "pending_requests sensor runs it; each gets the normal deletion proof); a restricted User "
+    "is held (counted as 'held: restricted') until the restriction is lifted",
     "billing": "Delete kept rows whose retention is over (billing: 7 years)",
     "export_bundles": "Delete export bundles older than their retention (default 30 days)",
 }
@@ -105,6 +106,7 @@ def purge_context(
         export_dirs={r: p for r, p in zip(exports.dirs, exports.all_dirs(), strict=True)},
         export_retention_days=export_retention_days,
         backups=store.list() if store.root.is_dir() else [],
+        tombstones=backups.tombstones(),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import load_datamap
 from connectors.retention import PurgeContext
+from connectors.tombstones import Tombstones
 from dsr.democrm.planted import client_id, plant
 from dsr.democrm.schema import clients, metadata, users
 from dsr.democrm.seed import seed
@@ -32,6 +33,7 @@ class RetentionCrm:
     ledger: Ledger
     keys: KeyRing
     home: Path
+    tombstones: Tombstones
 
     def connector(self) -> CrmSqlConnector:
         return CrmSqlConnector("us", self.engine, load_datamap(DEMO_DATAMAP))
@@ -44,6 +46,7 @@ class RetentionCrm:
             keys=self.keys,
             proofs_dir=self.home / "proofs",
             now=now,
+            tombstones=kw.pop("tombstones", self.tombstones),
             **kw,
         )
 
@@ -97,9 +100,11 @@ def retention_crm(db_url: str, home: Path) -> Iterator[RetentionCrm]:
     keys = KeyRing(home / "keys")
     ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}", keys)
     ledger.create_schema()
+    tombstones = Tombstones(f"sqlite:///{home / 'ledger.sqlite'}", keys)
     try:
-        yield RetentionCrm(engine, ledger, keys, home)
+        yield RetentionCrm(engine, ledger, keys, home, tombstones)
     finally:
+        tombstones.close()
         ledger.close()
         engine.dispose()
 

@@ -70,9 +70,12 @@ def restore_backup(
         "target": report.target,
         "erasures_considered": report.tombstones_considered,
         "erasures_reapplied": report.tombstones_reapplied,
+        "tenant_purges_considered": report.tenant_purges_considered,
+        "tenant_purges_reapplied": report.tenant_purges_reapplied,
         "flags_considered": report.flags_considered,
         "opt_outs_reapplied": report.flags_reapplied("opt_out"),
         "restrictions_reapplied": report.flags_reapplied("restriction"),
+        "restriction_lifts_reapplied": report.flags_reapplied("restriction_lift"),
         "rows_changed": report.rows_changed,
         "verified": report.verification_ok,
         "error": report.error,
@@ -82,8 +85,10 @@ def restore_backup(
     else:
         console.print(
             f"{backup_id} restored into {report.target}: {report.tombstones_reapplied} erasures "
-            f"re-applied, {report.flags_reapplied('opt_out')} opt-outs and "
-            f"{report.flags_reapplied('restriction')} restrictions re-applied "
+            f"and {report.tenant_purges_reapplied} closed-account purges re-applied, "
+            f"{report.flags_reapplied('opt_out')} opt-outs and "
+            f"{report.flags_reapplied('restriction')} restrictions re-applied, "
+            f"{report.flags_reapplied('restriction_lift')} lifts replayed "
             f"({report.rows_changed} rows), "
             + ("usable" if report.usable else f"NOT usable: {report.error}")
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from dsr.cli import backups, breach, deadlines, demo, requests, retention, verify
+from dsr.cli import backups, breach, deadlines, demo, lift, requests, retention, verify
 from dsr.settings import SettingsError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ for name, command in (
     ("rectify", requests.rectify),
     ("opt-out", requests.opt_out),
     ("restrict", requests.restrict),
+    ("lift-restriction", lift.lift_restriction),
     ("run", requests.run),
     ("verify-identity", requests.verify_identity),
     ("extend", requests.extend),

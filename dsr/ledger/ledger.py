@@ -29,6 +29,7 @@ from dsr.ledger.records import (
     InvalidTransition,
     RequestRecord,
     UnknownRequest,
+    check_liftable,
     check_registration,
     check_request_id,
     check_transition,
@@ -308,6 +309,22 @@ class Ledger:
             self._update(conn, request_id, identity_verified=True)
             _audit.append(conn, request_id, "identity_verified", {"by": by})
             return record_from_row(self._row(conn, request_id))
+
+    def lift(self, request_id: str, details: dict[str, Any]) -> RequestRecord:
+        """Art. 18(3): a fulfilled restriction becomes ``lifted``, with ``details`` (reason, how
+        the person was told, by whom, counts) as its ``restriction_lifted`` entry and under
+        ``lifted`` in its result. The identities it kept while in force are forgotten with it."""
+        check_no_personal_data(details, "lift")
+        with self._write() as conn:
+            record = record_from_row(self._row(conn, request_id))
+            check_liftable(record)
+            result = _audit.canonical_json({**record.result, "lifted": details})
+            self._update(conn, request_id, state=State.LIFTED.value, result=result)
+            moved = {"from": record.state.value, "to": State.LIFTED.value}
+            _audit.append(conn, request_id, "state_changed", moved)
+            _audit.append(conn, request_id, "restriction_lifted", details)
+        self.forget_identities(request_id)
+        return self.get(request_id)
 
     def list_requests(self, *, states: Collection[State] | None = None) -> list[RequestRecord]:
         query = select(requests).order_by(requests.c.received_at, requests.c.request_id)

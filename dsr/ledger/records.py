@@ -152,6 +152,36 @@ def check_transition(request_id: str, current: State, target: State) -> None:
         )
 
 
+def check_liftable(record: RequestRecord) -> None:
+    """Only a fulfilled restriction can be lifted, and only once."""
+    rid = record.request_id
+    if record.type is not RequestType.RESTRICTION:
+        raise InvalidTransition(f"{rid} is a {record.type.value} request: only a restriction lifts")
+    if record.state is State.LIFTED:
+        raise InvalidTransition(f"{rid} was already lifted")
+    if record.state is not State.FULFILLED:
+        raise InvalidTransition(
+            f"{rid} is {record.state.value}: only a fulfilled restriction can be lifted"
+        )
+
+
+def check_lift_reasons(reason: str, notified_via: str, by: str) -> dict[str, str]:
+    """Art. 18(3): why, how the person was told beforehand, and who lifts it; no personal data."""
+    given = {"reason": reason, "notified_via": notified_via, "by": by}
+    cleaned = {key: (value or "").strip() for key, value in given.items()}
+    if not cleaned["reason"]:
+        raise ValueError("a lift needs a recorded reason")
+    if not cleaned["notified_via"]:
+        raise ValueError(
+            "say how the person was told before the restriction is lifted (GDPR Art. 18(3)), "
+            "e.g. a ticket reply reference"
+        )
+    if not cleaned["by"]:
+        raise ValueError("say who lifts the restriction (a staff handle, not an e-mail)")
+    check_no_personal_data(cleaned, "lift")
+    return cleaned
+
+
 def check_registration(
     scope: Scope,
     client_id: str | None,

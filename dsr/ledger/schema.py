@@ -62,6 +62,8 @@ class State(StrEnum):
     FULFILLED = "fulfilled"
     FAILED = "failed"
     REFUSED = "refused"
+    # A fulfilled restriction no longer in force (Art. 18(3)); only a restriction gets here.
+    LIFTED = "lifted"
 
 
 # "schedule": registered by a scheduled check (closed accounts, minors), not by a person.

@@ -41,11 +41,14 @@ class FlagRequest:
     group: str  # asset group, and the suffix of the asset names
     step: str  # how a failed step is named in the ledger
     event: str  # the audit event of each region
+    # A restriction is an ongoing state: lifting it (dsr.restriction_lift) finds the person's
+    # rows with these identities, so they are forgotten when it is lifted, not when fulfilled.
+    keeps_identities: bool = False
 
 
 OPT_OUT = FlagRequest(RequestType.OPT_OUT, "suppression", "opt_out", "opt-out", "suppressed")
 RESTRICTION = FlagRequest(
-    RequestType.RESTRICTION, "restriction", "restriction", "restriction", "restricted"
+    RequestType.RESTRICTION, "restriction", "restriction", "restriction", "restricted", True
 )
 FLAG_REQUESTS = (OPT_OUT, RESTRICTION)
 
@@ -78,7 +81,8 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
             plan = flagger.plan(findings, req.action, at=applied_at)
             flagger.apply(plan)
             # After the commit, and even when nothing changed: an older backup may still lack
-            # the flags. Hashes only; the identities themselves are forgotten at the end.
+            # the flags. Hashes only; the identities themselves are forgotten at the end (a
+            # restriction's when it is lifted).
             stones = backups.tombstones()
             try:
                 stones.suppress(
@@ -131,7 +135,8 @@ def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinit
         ins={f"crm_{region}_{req.group}": AssetIn() for region in regions},
         kinds={"json"},
         description=f"Closes the {req.step} request once every region is done: counts per "
-        "system and table in the ledger; the identities are forgotten.",
+        "system and table in the ledger; the identities are "
+        + ("kept until it is lifted." if req.keeps_identities else "forgotten."),
     )
     def _record(
         context: AssetExecutionContext, ledger: LedgerResource, **per_region: PerTable
@@ -148,7 +153,8 @@ def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinit
         result = {"action": req.action, "rows_per_system": changed, "rows_per_table": per_system}
         with failing_request(context, led, request_id, f"{req.step} record"):
             led.transition(request_id, State.FULFILLED, result=result)
-            led.forget_identities(request_id)
+            if not req.keeps_identities:
+                led.forget_identities(request_id)
         return MaterializeResult(
             metadata={"rows_changed_per_system": changed, "systems": sorted(per_system)}
         )
