@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, Definitions
+from sqlalchemy import insert
 
-from dsr.democrm.planted import plant
+from dsr.democrm.planted import DEMO_EMAIL, plant
+from dsr.democrm.schema import marketing_subscriptions
 from dsr.democrm.seed import seed
 from dsr.intake import IntakeRequest, register_request
 from dsr.ledger import Ledger, RequestRecord, RequestType, Scope
@@ -21,6 +25,7 @@ from resources import build_resources
 from resources.crm import CrmDatabasesResource
 from resources.engines import engine_for
 from standins.demo import DemoServices
+from tests.pg_server import PgServer
 
 SMALL_CRM = 300
 
@@ -31,6 +36,7 @@ class DsrEnv:
     defs: Definitions
     instance: DagsterInstance
     services: DemoServices | None = None
+    pg: PgServer | None = None  # the server behind a PostgreSQL environment
 
     @property
     def resources(self) -> dict:
@@ -98,6 +104,47 @@ def demo_environment(home: Path, *, contacts: int = SMALL_CRM) -> Iterator[DsrEn
         env = make_env(home, contacts=contacts)
         env.services = services
         yield env
+
+
+@contextmanager
+def demo_environment_on(request: pytest.FixtureRequest, home: Path) -> Iterator[DsrEnv]:
+    """``demo_environment`` on the fixture's backend (``request.param``): SQLite files, or
+    three fresh PostgreSQL databases (us, eu, ledger) on the ``pg_server``, dropped afterwards."""
+    overrides: dict[str, str] = {}
+    databases: list[str] = []
+    server = None
+    if request.param == "postgresql":
+        server = request.getfixturevalue("pg_server")
+        databases = [server.create_database() for _ in range(3)]
+        overrides = {
+            "DSR_CRM_URL_US": server.url(databases[0]),
+            "DSR_CRM_URL_EU": server.url(databases[1]),
+            "DSR_LEDGER_URL": server.url(databases[2]),
+        }
+    try:
+        with DemoServices() as services, environment(home, **services.env(), **overrides):
+            env = make_env(home)
+            env.services = services
+            env.pg = server
+            yield env
+    finally:
+        for name in databases:
+            engine_for(server.url(name)).dispose()  # type: ignore[union-attr]
+            server.drop_database(name)  # type: ignore[union-attr]
+
+
+def subscribe_in_eu(env: DsrEnv) -> None:
+    """The demo person on an eu mailing list too, so that a flag has two regions to reach."""
+    with engine_for(env.settings.crm_urls["eu"]).begin() as conn:
+        conn.execute(
+            insert(marketing_subscriptions).values(
+                email=DEMO_EMAIL,
+                list_name="webinars-eu",
+                status="subscribed",
+                source="event",
+                consent_at=datetime(2025, 4, 1, 9, 0),
+            )
+        )
 
 
 def make_env(home: Path, *, contacts: int = SMALL_CRM) -> DsrEnv:

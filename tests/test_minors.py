@@ -18,8 +18,7 @@ from dsr.ledger import RequestType, Scope, State
 from dsr.proof import verify_proof
 from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
-from standins.demo import DemoServices
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment_on
 
 CHECK_DAY = date(2026, 12, 1)
 AT_4AM = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
@@ -60,42 +59,23 @@ def test_age_is_counted_in_calendar_years(born: date, on: date, minor: bool) -> 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DsrEnv]:
-    overrides: dict[str, str] = {}
-    databases: list[str] = []
-    server = None
-    if request.param == "postgresql":
-        server = request.getfixturevalue("pg_server")
-        databases = [server.create_database() for _ in range(3)]
-        overrides = {
-            "DSR_CRM_URL_US": server.url(databases[0]),
-            "DSR_CRM_URL_EU": server.url(databases[1]),
-            "DSR_LEDGER_URL": server.url(databases[2]),
-        }
-    home = tmp_path / "home"
-    try:
-        with DemoServices() as services, environment(home, **services.env(), **overrides):
-            env = make_env(home)
-            env.services = services
-            with engine_for(env.settings.crm_urls["us"]).begin() as conn:
-                for email, (born, consent, restricted) in CAST.items():
-                    conn.execute(
-                        insert(users).values(
-                            client_id=NORTHWIND,
-                            email=email,
-                            full_name="Test Person",
-                            role="viewer",
-                            status="active",
-                            date_of_birth=born,
-                            parental_consent=consent,
-                            processing_restricted=restricted,
-                            created_at=datetime(2026, 9, 1, 8, 0),
-                        )
+    with demo_environment_on(request, tmp_path / "home") as env:
+        with engine_for(env.settings.crm_urls["us"]).begin() as conn:
+            for email, (born, consent, restricted) in CAST.items():
+                conn.execute(
+                    insert(users).values(
+                        client_id=NORTHWIND,
+                        email=email,
+                        full_name="Test Person",
+                        role="viewer",
+                        status="active",
+                        date_of_birth=born,
+                        parental_consent=consent,
+                        processing_restricted=restricted,
+                        created_at=datetime(2026, 9, 1, 8, 0),
                     )
-            yield env
-    finally:
-        for name in databases:
-            engine_for(server.url(name)).dispose()  # type: ignore[union-attr]
-            server.drop_database(name)  # type: ignore[union-attr]
+                )
+        yield env
 
 
 def user(env: DsrEnv, region: str, email: str) -> dict | None:

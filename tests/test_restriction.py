@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInvalidConfigError, build_sensor_context
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dsr.cli.main import app
@@ -18,7 +17,7 @@ from dsr.democrm.schema import contacts, marketing_subscriptions, users
 from dsr.ledger import RequestType, Scope, State
 from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, demo_environment
+from tests.dsr_env import DsrEnv, demo_environment, subscribe_in_eu
 
 NORTHWIND = str(client_id("Northwind Traders"))
 JOB = "restriction_fulfilment"
@@ -30,16 +29,7 @@ TOM_US = expected_rows("us")["tom"]
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[DsrEnv]:
     with demo_environment(tmp_path / "home") as env:
-        with engine_for(env.settings.crm_urls["eu"]).begin() as conn:
-            conn.execute(
-                insert(marketing_subscriptions).values(
-                    email=DEMO_EMAIL,
-                    list_name="webinars-eu",
-                    status="subscribed",
-                    source="event",
-                    consent_at=datetime(2025, 4, 1, 9, 0),
-                )
-            )
+        subscribe_in_eu(env)
         yield env
 
 

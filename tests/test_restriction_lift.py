@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from dagster import DagsterRunStatus, RunsFilter
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.schema import CreateTable
 from typer.testing import CliRunner
 
@@ -25,9 +25,8 @@ from dsr.ledger.schema import requests
 from pipelines.intake_names import REQUEST_ID_TAG
 from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
-from standins.demo import DemoServices
 from tests.backup_env import eraser_factory
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment_on, subscribe_in_eu
 
 NORTHWIND = str(client_id("Northwind Traders"))
 MARIA_US = expected_rows("us")["maria"]
@@ -37,39 +36,9 @@ runner = CliRunner()
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DsrEnv]:
-    overrides: dict[str, str] = {}
-    databases: list[str] = []
-    server = None
-    if request.param == "postgresql":
-        server = request.getfixturevalue("pg_server")
-        databases = [server.create_database() for _ in range(3)]
-        overrides = {
-            "DSR_CRM_URL_US": server.url(databases[0]),
-            "DSR_CRM_URL_EU": server.url(databases[1]),
-            "DSR_LEDGER_URL": server.url(databases[2]),
-        }
-    home = tmp_path / "home"
-    try:
-        with DemoServices() as services, environment(home, **services.env(), **overrides):
-            made = make_env(home)
-            # She is in the eu CRM too, so a lift has two regions to reach.
-            with engine_for(made.settings.crm_urls["eu"]).begin() as conn:
-                conn.execute(
-                    insert(marketing_subscriptions).values(
-                        email=DEMO_EMAIL,
-                        list_name="webinars-eu",
-                        status="subscribed",
-                        source="event",
-                        consent_at=datetime(2025, 4, 1, 9, 0),
-                    )
-                )
-            made.services = services
-            made.pg = server  # type: ignore[attr-defined]
-            yield made
-    finally:
-        for name in databases:
-            engine_for(server.url(name)).dispose()  # type: ignore[union-attr]
-            server.drop_database(name)  # type: ignore[union-attr]
+    with demo_environment_on(request, tmp_path / "home") as made:
+        subscribe_in_eu(made)  # so a lift has two regions to reach
+        yield made
 
 
 def restrict(env: DsrEnv, **kw: Any) -> RequestRecord:
@@ -254,12 +223,12 @@ def test_the_launchpad_lifts_through_the_same_path(env: DsrEnv) -> None:
 def restored_users_flag(env: DsrEnv, backup_id: str, tmp_path: Path, name: str) -> tuple:
     res = env.resources
     keys = res["ledger"].key_ring()
-    if env.pg is None:  # type: ignore[attr-defined]
+    if env.pg is None:
         target = str(tmp_path / name)
         url = f"sqlite:///{tmp_path / name / 'us.sqlite'}"
     else:
-        db = env.pg.create_database()  # type: ignore[attr-defined]
-        target = url = env.pg.url(db)  # type: ignore[attr-defined]
+        db = env.pg.create_database()
+        target = url = env.pg.url(db)
     report = restore(
         res["backups"].store(),
         backup_id,
@@ -276,8 +245,8 @@ def restored_users_flag(env: DsrEnv, backup_id: str, tmp_path: Path, name: str) 
             flag = [r[0] for r in conn.execute(query)]
     finally:
         engine.dispose()
-        if env.pg is not None:  # type: ignore[attr-defined]
-            env.pg.drop_database(db)  # type: ignore[attr-defined]
+        if env.pg is not None:
+            env.pg.drop_database(db)
     return flag, report
 
 
