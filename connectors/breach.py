@@ -107,6 +107,9 @@ class BreachImpact:
     tally: PeopleTally = field(default_factory=PeopleTally)
     backups: list[BackupGap] = field(default_factory=list)
     erasures_since: int = 0
+    # Closed Clients whose tenant was purged since the window began: their rows are gone, so
+    # they are in no list, yet as their processor we still owe them the notice.
+    purged_clients: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def client_people(self) -> int:
@@ -152,6 +155,7 @@ class BreachImpact:
                 for b in self.backups
             ],
             "erasures_since": self.erasures_since,
+            "purged_clients_since": list(self.purged_clients),
         }
 
 

@@ -32,6 +32,7 @@ from connectors.breach_tenants import client_details, client_rows, tenants_in_wi
 from connectors.breach_window import BreachQuery
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMapError
+from connectors.tenant_tombstones import TenantTombstones
 from connectors.tombstones import Tombstones
 
 
@@ -161,4 +162,16 @@ def assess(
         tally=run.tally,
         backups=backup_gaps(backups, by_region, query) if backups else [],
         erasures_since=len(tombstones.since(query.window.since)) if tombstones else 0,
+        purged_clients=_purged_clients(tombstones, run.by_region, query) if tombstones else [],
     )
+
+
+def _purged_clients(
+    tombstones: Tombstones, regions: Iterable[str], query: BreachQuery
+) -> list[dict[str, str]]:
+    purges = TenantTombstones(tombstones.engine)
+    return [
+        {"region": region, "client_id": stone.client_id, "request_id": stone.request_id}
+        for region in sorted(regions)
+        for stone in purges.since(query.window.since, region)
+    ]

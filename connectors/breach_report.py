@@ -156,6 +156,12 @@ def limitations(impact: BreachImpact) -> list[str]:
             f"{impact.erasures_since} erasure(s) ran since the window began; those people's data "
             "may have been exposed and is not listed (it is gone, and backups stay beyond use)."
         )
+    for purge in impact.purged_clients:
+        notes.append(
+            f"Closed Client {purge['client_id']} ({purge['region']}) had its data purged since the "
+            f"window began (request {purge['request_id']}): its rows are gone and not counted "
+            "above, but it may still need notifying as the controller of what was exposed."
+        )
     return notes
 
 

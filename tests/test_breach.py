@@ -23,6 +23,7 @@ from connectors.breach_run import AUDIT_EVENT, run_breach_impact
 from connectors.breach_window import parse_query
 from connectors.breach_writer import ReportFiles
 from connectors.identities import harvest_identity, match_values
+from connectors.tenant_tombstones import TenantTombstones
 from dsr.cli.main import app
 from dsr.democrm.planted import DEMO_EMAIL, client_id, planted_id
 from dsr.democrm.schema import contacts
@@ -458,3 +459,20 @@ def test_erasures_since_the_window_began_are_counted_not_listed(lite: DsrEnv) ->
     assert "erased.person" not in report
     later, _ = breach(lite, "contacts", "2026-01-21", "2026-02-05")
     assert later.erasures_since == 0
+
+
+def test_closed_clients_purged_since_the_window_began_are_named_for_notice(lite: DsrEnv) -> None:
+    # A closed Client's purge leaves nothing to attribute, but the Client was the controller of
+    # what was exposed: the report must still send the operator to it.
+    stones = lite.resources["backups"].tombstones()
+    purged = TenantTombstones(stones.engine)
+    purged.record("r-20260125-00c1053d", "us", "4242", datetime(2026, 1, 25, 4, 15, tzinfo=UTC))
+    purged.record("r-20251201-00c1053d", "us", "4343", datetime(2025, 12, 1, 4, 15, tzinfo=UTC))
+    impact, files = breach(lite, "contacts", "2026-01-01", "2026-02-05")
+    expected = [{"region": "us", "client_id": "4242", "request_id": "r-20260125-00c1053d"}]
+    assert impact.counts()["purged_clients_since"] == expected
+    report = files.json_path.read_text()
+    assert "Closed Client 4242 (us) had its data purged since the window began" in report
+    assert "4343" not in report  # purged before the window: its data was not there to expose
+    later, _ = breach(lite, "contacts", "2026-01-26", "2026-02-05")
+    assert later.purged_clients == []
