@@ -8,109 +8,44 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
-from typer.testing import CliRunner
 
 from connectors.base import Identity
-from connectors.breach import BreachImpact, ClientImpact
 from connectors.breach_identities import IdentityCache
-from connectors.breach_run import AUDIT_EVENT, run_breach_impact
-from connectors.breach_window import parse_query
-from connectors.breach_writer import ReportFiles
+from connectors.breach_run import AUDIT_EVENT
 from connectors.identities import harvest_identity, match_values
-from connectors.tenant_tombstones import TenantTombstones
-from dsr.cli.main import app
-from dsr.democrm.planted import DEMO_EMAIL, client_id, planted_id
-from dsr.democrm.schema import contacts
-from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, environment, make_env
-
-NORTHWIND = str(client_id("Northwind Traders"))
-CONTOSO = str(client_id("Contoso Analytics"))
-FABRIKAM = str(client_id("Fabrikam GmbH"))
-MARIA_PHONE = "+14155550142"
-NAMESAKE, JONAS, TOM = "m.jensen@fabrikam.test", "jonas.weber@example.net", "tom.becker@example.net"
-runner = CliRunner()
+from dsr.democrm.planted import DEMO_EMAIL, planted_id
+from tests.breach_env import (
+    CONTOSO,
+    FABRIKAM,
+    JONAS,
+    MARIA_PHONE,
+    NAMESAKE,
+    NORTHWIND,
+    TOM,
+    backend_env,
+    breach,
+    client,
+    insert_contact,
+    lite_env,
+    people,
+    with_email,
+)
+from tests.dsr_env import DsrEnv
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DsrEnv]:
-    home, overrides, databases = tmp_path / "home", {}, []
-    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
-    if server is not None:
-        for region in ("us", "eu"):
-            databases.append(server.create_database())
-            overrides[f"DSR_CRM_URL_{region.upper()}"] = server.url(databases[-1])
-    try:
-        with environment(home, **overrides):
-            env = make_env(home)
-            yield env
-            for url in env.settings.crm_urls.values():
-                engine_for(url).dispose()
-    finally:
-        for name in databases:
-            server.drop_database(name)  # type: ignore[union-attr]
+    yield from backend_env(request, tmp_path)
 
 
 @pytest.fixture
 def lite(tmp_path: Path) -> Iterator[DsrEnv]:
-    with environment(tmp_path / "home"):
-        yield make_env(tmp_path / "home")
-
-
-def breach(
-    env: DsrEnv, tables: str, since: str, until: str, regions: str | None = None
-) -> tuple[BreachImpact, ReportFiles]:
-    res = env.resources
-    query = parse_query(
-        env.crm.datamap(), env.settings.regions, tables=tables, since=since, until=until,
-        regions=regions,
-    )  # fmt: skip
-    return run_breach_impact(
-        env.crm.connectors(),
-        query,
-        ledger=env.ledger,
-        store_dir_for=lambda found: res["exports"].dir_for(found)[1],
-        backups=res["backups"].store(),
-        tombstones=res["backups"].tombstones(),
-        now=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
-    )
-
-
-def client(impact: BreachImpact, tenant: str) -> ClientImpact:
-    (found,) = [c for c in impact.clients if c.client_id == tenant]
-    return found
-
-
-Person = dict[str, Any]
-
-
-def people(files: ReportFiles, tenant: str | None = None) -> list[Person]:
-    """The people the report lists for a Client (or, without one, iNextCRM's own)."""
-    doc = json.loads(files.json_path.read_text())
-    if tenant is None:
-        return doc["inextcrm"]["people"]
-    (found,) = [c for c in doc["clients"] if c["client_id"] == tenant]
-    assert found["people_count"] == len(found["people"])
-    return found["people"]
-
-
-def with_email(found: list[Person], email: str) -> list[Person]:
-    return [p for p in found if email in p["emails"]]
-
-
-def insert_contact(env: DsrEnv, n: int, **values: object) -> None:
-    row = {
-        "id": planted_id("us", n), "client_id": int(NORTHWIND), "last_name": "Jensen",
-        "first_name": "Maria", **values,
-    }  # fmt: skip
-    with engine_for(env.settings.crm_urls["us"]).begin() as conn:
-        conn.execute(contacts.insert().values(**row))
+    yield from lite_env(tmp_path)
 
 
 # -- who is affected ---------------------------------------------------------------------------
@@ -314,165 +249,3 @@ def test_the_identity_cache_gives_what_validation_gives() -> None:
     phone = Identity("phone", "+14155550142")
     assert cache.match_values(phone) == match_values(phone) == cache.match_values(phone)
     assert cache.stats()["hits"] > 0
-
-
-# -- bad input ------------------------------------------------------------------------------------
-
-
-def dsr(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["breach-impact", *args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--tables", "contacts; DROP TABLE contacts", "--since", "2026-01-01", "--until",
-          "2026-02-01"], "valid tables: activities"),
-        (["--tables", "Contacts", "--since", "2026-01-01", "--until", "2026-02-01"],
-         "not a table of the data map"),
-        (["--tables", " , ", "--since", "2026-01-01", "--until", "2026-02-01"], "no tables given"),
-        (["--tables", DEMO_EMAIL, "--since", "2026-01-01", "--until", "2026-02-01"],
-         "not a name"),
-        (["--tables", "contacts", "--since", "2026-13-01", "--until", "2026-02-01"],
-         "not a valid date"),
-        (["--tables", "contacts", "--since", "last tuesday", "--until", "2026-02-01"],
-         "not an ISO date"),
-        (["--tables", "contacts", "--since", "2026-03-01", "--until", "2026-02-01"],
-         "must come before"),
-        (["--tables", "contacts", "--since", "2026-01-01", "--until", "2026-02-01", "--regions",
-          "mars"], "not a configured region"),
-    ],
-)  # fmt: skip
-def test_bad_input_is_refused_with_a_reason_and_changes_nothing(
-    lite: DsrEnv, args: list[str], message: str
-) -> None:
-    entries = len(lite.ledger.audit_entries())
-    code, out, err = dsr(*args)
-    assert code == 2
-    assert message in err
-    assert DEMO_EMAIL not in err
-    code, out, _ = dsr(*args, "--json")
-    assert code == 2 and json.loads(out)["ok"] is False
-    assert len(lite.ledger.audit_entries()) == entries
-    for folder in lite.settings.export_dirs.values():
-        assert not (folder / "breach").exists()
-    with engine_for(lite.settings.crm_urls["us"]).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(contacts)).scalar_one() > 300
-
-
-def test_the_job_refuses_bad_input_with_the_valid_tables(lite: DsrEnv) -> None:
-    job = lite.defs.resolve_job_def("breach_impact_job")
-    config = {"tables": ["contacts' OR 1=1 --"], "since": "2026-01-01", "until": "2026-02-05"}
-    result = job.execute_in_process(
-        run_config={"ops": {"breach_impact": {"config": config}}},
-        instance=lite.instance,
-        raise_on_error=False,
-    )
-    assert not result.success
-    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "valid tables: activities" in str(failure.event_specific_data.error)  # type: ignore[union-attr]
-    assert not any((d / "breach").exists() for d in lite.settings.export_dirs.values())
-
-
-# -- the command line, backups --------------------------------------------------------------------
-
-
-def test_cli_prints_counts_per_client_and_the_report_never_the_people(lite: DsrEnv) -> None:
-    code, out, _ = dsr("--tables", "contacts", "--tables", "notes", "--since", "2026-01-01",
-                       "--until", "2026-02-05")  # fmt: skip
-    assert code == 0, out
-    assert "Northwind Traders" in out and "Fabrikam GmbH" in out and "report:" in out
-    assert DEMO_EMAIL not in out and "Jensen" not in out
-    code, out, _ = dsr("--tables", "contacts,notes", "--since", "2026-01-01", "--until",
-                       "2026-02-05", "--json", "--out", str(lite.settings.home / "r"))  # fmt: skip
-    payload = json.loads(out)
-    assert code == 0 and payload["ok"] is True
-    assert payload["report_path"] == str(lite.settings.home / "r" / "report.json")
-    assert {"region": "eu", "client_id": FABRIKAM} in [
-        {k: c[k] for k in ("region", "client_id")} for c in payload["per_client"]
-    ]
-    assert "@" not in out
-    code, out, err = dsr("--tables", "contacts", "--since", "2026-01-01", "--until",
-                         "2026-02-05", "--out", str(lite.settings.home / "r"))  # fmt: skip
-    assert code == 2 and "already holds a breach report" in err
-
-
-def test_a_backup_in_the_window_shows_rows_deleted_since(lite: DsrEnv) -> None:
-    # A backup holds only rows recorded before it was taken, so it is taken now, as the
-    # schedule would, and the window is placed around it.
-    now = datetime.now(UTC).replace(microsecond=0)
-    insert_contact(lite, 51, email="gone@example.net", created_at=now.replace(tzinfo=None))
-    record = (
-        lite.resources["backups"]
-        .store()
-        .snapshot("us", lite.settings.crm_urls["us"], lite.crm.datamap())
-    )
-    with engine_for(lite.settings.crm_urls["us"]).begin() as conn:
-        conn.execute(delete(contacts).where(contacts.c.id == planted_id("us", 51)))
-    day = timedelta(days=1)
-    impact, files = breach(lite, "contacts", (now - day).isoformat(), (now + day).isoformat())
-    (gap,) = impact.backups
-    assert (gap.backup_id, gap.missing_rows) == (record.backup_id, {"contacts": 1})
-    report = files.json_path.read_text()
-    assert "gone@example.net" not in report  # not restored: a deleted row stays beyond use
-    assert record.backup_id in report and "dsr restore-backup" in report
-    before, _ = breach(lite, "contacts", (now - 3 * day).isoformat(), (now - 2 * day).isoformat())
-    assert before.backups == []
-
-
-@pytest.mark.parametrize(
-    ("column", "message"),
-    [("nope", "column 'nope' (recorded_at) is not in the database"),
-     ("email", "is VARCHAR(254), not a date or timestamp")],
-)  # fmt: skip
-def test_a_recorded_at_column_that_does_not_fit_is_refused(
-    lite: DsrEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, column: str, message: str
-) -> None:
-    text = lite.settings.datamap_path.read_text()
-    anchor = "  contacts:\n    description: The Client's customers and prospects\n"
-    assert anchor in text
-    start, end = text.index(anchor), text.index("\n  deals:\n")
-    block = text[start:end].replace("recorded_at: created_at", f"recorded_at: {column}")
-    path = tmp_path / "map.yaml"
-    path.write_text(text[:start] + block + text[end:])
-    monkeypatch.setenv("DSR_DATAMAP", str(path))
-    code, _, err = dsr("--tables", "contacts", "--since", "2026-01-01", "--until", "2026-02-01")
-    assert code == 2 and message in err
-    assert not any((d / "breach").exists() for d in lite.settings.export_dirs.values())
-
-
-def test_erasures_since_the_window_began_are_counted_not_listed(lite: DsrEnv) -> None:
-    stones = lite.resources["backups"].tombstones()
-    stones.record(
-        "r-20260120-0badcafe",
-        {Identity("email", "erased.person@example.net")},
-        "user_account",
-        None,
-        datetime(2026, 1, 20, tzinfo=UTC),
-    )
-    impact, files = breach(lite, "contacts", "2026-01-01", "2026-02-05")
-    assert impact.erasures_since == 1
-    assert impact.counts()["erasures_since"] == 1
-    report = files.json_path.read_text()
-    assert "1 erasure(s) ran since the window began" in report
-    assert "erased.person" not in report
-    later, _ = breach(lite, "contacts", "2026-01-21", "2026-02-05")
-    assert later.erasures_since == 0
-
-
-def test_closed_clients_purged_since_the_window_began_are_named_for_notice(lite: DsrEnv) -> None:
-    # A closed Client's purge leaves nothing to attribute, but the Client was the controller of
-    # what was exposed: the report must still send the operator to it.
-    stones = lite.resources["backups"].tombstones()
-    purged = TenantTombstones(stones.engine)
-    purged.record("r-20260125-00c1053d", "us", "4242", datetime(2026, 1, 25, 4, 15, tzinfo=UTC))
-    purged.record("r-20251201-00c1053d", "us", "4343", datetime(2025, 12, 1, 4, 15, tzinfo=UTC))
-    impact, files = breach(lite, "contacts", "2026-01-01", "2026-02-05")
-    expected = [{"region": "us", "client_id": "4242", "request_id": "r-20260125-00c1053d"}]
-    assert impact.counts()["purged_clients_since"] == expected
-    report = files.json_path.read_text()
-    assert "Closed Client 4242 (us) had its data purged since the window began" in report
-    assert "4343" not in report  # purged before the window: its data was not there to expose
-    later, _ = breach(lite, "contacts", "2026-01-26", "2026-02-05")
-    assert later.purged_clients == []
