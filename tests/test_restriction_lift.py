@@ -134,7 +134,7 @@ def test_refused_lifts_change_nothing(env: DsrEnv) -> None:
     for request_id, extra, why in [
         ("r-20260101-00000000", (), "no request"),
         ("maria.jensen@example.org", (), "not a request id"),
-        (access.request_id, (), "only a restriction"),
+        (access.request_id, (), "not a restriction but an access request"),
         (waiting.request_id, (), "only a fulfilled restriction"),
         (restriction.request_id, ("--notified-via", " "), "told"),
         (restriction.request_id, ("--reason", ""), "reason"),

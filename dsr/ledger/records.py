@@ -156,7 +156,9 @@ def check_liftable(record: RequestRecord) -> None:
     """Only a fulfilled restriction can be lifted, and only once."""
     rid = record.request_id
     if record.type is not RequestType.RESTRICTION:
-        raise InvalidTransition(f"{rid} is a {record.type.value} request: only a restriction lifts")
+        kind = record.type.value.replace("_", "-")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise InvalidTransition(f"{rid} is not a restriction but {article} {kind} request")
     if record.state is State.LIFTED:
         raise InvalidTransition(f"{rid} was already lifted")
     if record.state is not State.FULFILLED:
