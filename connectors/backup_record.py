@@ -186,6 +186,17 @@ class RestoreReport:
     def flags_reapplied(self, request_type: str) -> int:
         return sum(1 for f in self.reapplied_flags if f.request_type == request_type)
 
+    def summary(self) -> str:
+        """What was re-applied, for the status row and the command line: counts only."""
+        return (
+            f"re-applied {self.tombstones_reapplied} of {self.tombstones_considered} erasures, "
+            f"{self.tenant_purges_reapplied} of {self.tenant_purges_considered} closed-account "
+            f"purges, {self.flags_reapplied('opt_out')} opt-outs, "
+            f"{self.flags_reapplied('restriction')} restrictions and "
+            f"{self.flags_reapplied('restriction_lift')} restriction lifts; "
+            f"{self.rows_changed} rows changed"
+        )
+
     @property
     def verification_ok(self) -> bool:
         return (

@@ -188,7 +188,7 @@ class _Job:
                         self.report,
                     )
                 raise failure from exc
-            mark(engine, self.record.backup_id, "usable", _summary(self.report))
+            mark(engine, self.record.backup_id, "usable", f"{self.report.summary()}, verified")
             self.report.usable = True
         finally:
             engine.dispose()
@@ -341,18 +341,6 @@ def _flag(
         recovered=dict(sorted(Counter(i.kind for i in ids).items())),
         rows_changed=changed,
         verified=left == 0 and changed == plan.rows_changed,
-    )
-
-
-def _summary(report: RestoreReport) -> str:
-    return (
-        f"{report.tombstones_reapplied} of {report.tombstones_considered} erasures, "
-        f"{report.tenant_purges_reapplied} of {report.tenant_purges_considered} closed-account "
-        "purges, "
-        f"{report.flags_reapplied('opt_out')} opt-outs and "
-        f"{report.flags_reapplied('restriction')} restrictions re-applied, "
-        f"{report.flags_reapplied('restriction_lift')} lifts, "
-        f"{report.rows_changed} rows changed, verified"
     )
 
 

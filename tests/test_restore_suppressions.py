@@ -271,7 +271,7 @@ def test_the_pipeline_records_the_opt_out_and_a_restore_re_applies_it(
     plain = runner.invoke(app, ["restore-backup", us_backup, "--target", str(tmp_path / "again")])
     # Rich wraps long lines wherever the target path ends.
     assert plain.exit_code == 0
-    assert "1 opt-outs and 0 restrictions re-applied" in " ".join(plain.stdout.split())
+    assert "1 opt-outs, 0 restrictions" in " ".join(plain.stdout.split())
     restored = create_engine(f"sqlite:///{tmp_path / 'restored' / 'us.sqlite'}")
     live = create_engine(env.settings.crm_urls["us"])
     try:

@@ -320,7 +320,7 @@ def test_dsr_restore_backup_re_applies_a_purge_dsr_purge_made(demo: DsrEnv, tmp_
     assert report["erasures_reapplied"] == 0
     plain = runner.invoke(app, ["restore-backup", us_backup, "--target", str(tmp_path / "again")])
     assert plain.exit_code == 0
-    assert "1 closed-account purges re-applied" in " ".join(plain.stdout.split())
+    assert "1 of 1 closed-account purges" in " ".join(plain.stdout.split())
     restored = create_engine(f"sqlite:///{tmp_path / 'restored' / 'us.sqlite'}")
     try:
         with restored.connect() as conn:

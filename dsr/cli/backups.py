@@ -84,12 +84,7 @@ def restore_backup(
         emit_json(payload)
     else:
         console.print(
-            f"{backup_id} restored into {report.target}: {report.tombstones_reapplied} erasures "
-            f"and {report.tenant_purges_reapplied} closed-account purges re-applied, "
-            f"{report.flags_reapplied('opt_out')} opt-outs and "
-            f"{report.flags_reapplied('restriction')} restrictions re-applied, "
-            f"{report.flags_reapplied('restriction_lift')} lifts replayed "
-            f"({report.rows_changed} rows), "
+            f"{backup_id} restored into {report.target}: {report.summary()}; "
             + ("usable" if report.usable else f"NOT usable: {report.error}")
         )
     if not report.usable:
