@@ -133,18 +133,20 @@ def demo_environment_on(request: pytest.FixtureRequest, home: Path) -> Iterator[
             server.drop_database(name)  # type: ignore[union-attr]
 
 
-def subscribe_in_eu(env: DsrEnv) -> None:
-    """The demo person on an eu mailing list too, so that a flag has two regions to reach."""
+def subscribe_in_eu(env: DsrEnv, *emails: str) -> None:
+    """The demo person (or ``emails``) on an eu mailing list too, so that a flag has two regions
+    to reach."""
     with engine_for(env.settings.crm_urls["eu"]).begin() as conn:
-        conn.execute(
-            insert(marketing_subscriptions).values(
-                email=DEMO_EMAIL,
-                list_name="webinars-eu",
-                status="subscribed",
-                source="event",
-                consent_at=datetime(2025, 4, 1, 9, 0),
+        for email in emails or (DEMO_EMAIL,):
+            conn.execute(
+                insert(marketing_subscriptions).values(
+                    email=email,
+                    list_name="webinars-eu",
+                    status="subscribed",
+                    source="event",
+                    consent_at=datetime(2025, 4, 1, 9, 0),
+                )
             )
-        )
 
 
 def make_env(home: Path, *, contacts: int = SMALL_CRM) -> DsrEnv:

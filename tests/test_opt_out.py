@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, build_sensor_context
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from connectors.base import EMAIL, Identity
@@ -21,7 +21,7 @@ from dsr.ledger import Ledger, RequestType, Scope, State
 from dsr.ledger.dates import due_date
 from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, demo_environment
+from tests.dsr_env import DsrEnv, demo_environment, subscribe_in_eu
 
 NORTHWIND = str(client_id("Northwind Traders"))
 MARIA_US = expected_rows("us")["maria"]
@@ -35,17 +35,7 @@ def env(tmp_path: Path) -> Iterator[DsrEnv]:
     with demo_environment(tmp_path / "home") as env:
         # A second subscription in eu, so the opt-out has something to do in every region, and
         # one of another person on the same list that must stay subscribed.
-        with engine_for(env.settings.crm_urls["eu"]).begin() as conn:
-            for email in ("maria.jensen@example.org", "jonas.weber@example.net"):
-                conn.execute(
-                    insert(marketing_subscriptions).values(
-                        email=email,
-                        list_name="webinars-eu",
-                        status="subscribed",
-                        source="event",
-                        consent_at=datetime(2025, 4, 1, 9, 0),
-                    )
-                )
+        subscribe_in_eu(env, DEMO_EMAIL, "jonas.weber@example.net")
         yield env
 
 
