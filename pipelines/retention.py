@@ -5,6 +5,10 @@ rows, expired export bundles — so one failing does not stop the others, and th
 visibly if any did. The Launchpad shows one form (``dry_run``, ``now``) for all four. The
 schedule passes its tick time as ``now``, so a run counts from when it was due, not from when it
 happened to start.
+
+A real step runs under the purge's lease (``connectors.retention_run.run_purge``): while
+``dsr purge`` or another run is doing the same purge, the step fails with who holds it until
+when, and changes nothing; the next tick runs it.
 """
 
 from datetime import UTC, datetime
@@ -32,7 +36,7 @@ from dagster import (
 from pydantic import Field
 
 from connectors.retention import PurgeContext, PurgeOutcome
-from connectors.retention_run import PURGES
+from connectors.retention_run import PurgeRefused, run_purge
 from dsr.settings import Settings
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
@@ -143,7 +147,10 @@ def purge_step(name: str, export_retention_days: int) -> OpDefinition:
             dry_run=config.dry_run,
             export_retention_days=export_retention_days,
         )
-        outcome = PURGES[name](ctx)
+        try:
+            outcome = run_purge(name, ctx, holder=f"dagster run {context.run_id}")
+        except PurgeRefused as exc:
+            raise Failure(str(exc)) from None
         verb = "would purge" if outcome.dry_run else "purged"
         context.log.info(f"{name}: {verb} {outcome.total} (as of {now.isoformat()})")
         for line in outcome.lines():

@@ -27,9 +27,12 @@ def purge(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Purge closed accounts (a month after closure), billing (after 7 years) and old bundles."""
+    """Purge closed accounts (a month after closure), billing (after 7 years) and old bundles.
+
+    One purge of each kind runs at a time: a purge another run is doing is refused (exit 1)."""
     from connectors.datamap import DataMapError
-    from connectors.retention_run import PURGES, run_purges
+    from connectors.leases import process_holder
+    from connectors.retention_run import PURGES, RefusedPurge, run_purges
     from dsr.cli.fulfil import Session
     from pipelines.retention import purge_context
 
@@ -50,7 +53,7 @@ def purge(
             dry_run=dry_run,
             export_retention_days=session.settings.export_retention_days,
         )
-        outcomes = run_purges(ctx, only)
+        outcomes = run_purges(ctx, only, holder=process_holder("dsr purge"))
     except DataMapError as exc:
         fail(str(exc), as_json=as_json)
     ok = all(o.ok for o in outcomes)
@@ -61,6 +64,11 @@ def purge(
                 "dry_run": dry_run,
                 "now": when.isoformat(),
                 "purges": [o.as_dict() for o in outcomes],
+                "refused": [
+                    {"purge": o.purge, "reason": o.reason}
+                    for o in outcomes
+                    if isinstance(o, RefusedPurge)
+                ],
             }
         )
     else:
@@ -82,6 +90,8 @@ def _parse(text: str | None, as_json: bool) -> datetime:
 
 
 def _show(outcomes: list, dry_run: bool, when: datetime) -> None:
+    from connectors.retention_run import RefusedPurge
+
     verb = "would be" if dry_run else "were"
     table = Table(
         title=f"retention purge as of {when:%Y-%m-%d %H:%M} UTC" + (" (dry run)" if dry_run else "")
@@ -109,5 +119,9 @@ def _show(outcomes: list, dry_run: bool, when: datetime) -> None:
                 console.print(f"{outcome.purge}: {item['request_id']} {item['status']}: {what}")
         if waiting:
             console.print(f"{outcome.purge}: {waiting} erasure requests queued earlier still wait")
+        if isinstance(outcome, RefusedPurge):
+            # One unwrapped line per refused purge: it is what an operator greps for.
+            errors.print(f"[bold red]refused:[/] {outcome.reason}", soft_wrap=True)
+            continue
         for failure in outcome.failures:
             errors.print(f"[bold red]failed:[/] {failure}")

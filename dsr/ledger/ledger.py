@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from connectors.base import EMAIL, Identity
 from dsr.keys import KeyRing
@@ -66,6 +66,11 @@ class Ledger:
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._pg = self._engine.dialect.name == "postgresql"
         self._keys = keys
+
+    @property
+    def engine(self) -> Engine:
+        """The ledger database, for tables kept beside the ledger's (``connectors.leases``)."""
+        return self._engine
 
     def close(self) -> None:
         self._engine.dispose()
