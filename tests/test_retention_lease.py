@@ -24,8 +24,7 @@ from dsr.cli.main import app
 from dsr.democrm.schema import clients, contacts
 from dsr.ledger import State
 from pipelines.retention import purge_context
-from resources.engines import engine_for
-from tests.dsr_env import DsrEnv, environment, make_env
+from tests.dsr_env import DsrEnv, demo_environment_on
 from tests.test_retention_pipeline import (
     NORTHWIND,
     TICK,
@@ -142,24 +141,8 @@ def test_the_lease_is_released_when_the_work_under_it_fails(db_url: str) -> None
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DsrEnv]:
     """A seeded DSR_HOME whose CRMs and ledger are SQLite files, or PostgreSQL databases."""
-    overrides: dict[str, str] = {}
-    databases: list[str] = []
-    server = None
-    if request.param == "postgresql":
-        server = request.getfixturevalue("pg_server")
-        databases = [server.create_database() for _ in range(3)]
-        overrides = {
-            "DSR_CRM_URL_US": server.url(databases[0]),
-            "DSR_CRM_URL_EU": server.url(databases[1]),
-            "DSR_LEDGER_URL": server.url(databases[2]),
-        }
-    try:
-        with environment(tmp_path / "home", **overrides):
-            yield make_env(tmp_path / "home")
-    finally:
-        for name in databases:
-            engine_for(server.url(name)).dispose()  # type: ignore[union-attr]
-            server.drop_database(name)  # type: ignore[union-attr]
+    with demo_environment_on(request, tmp_path / "home") as made:
+        yield made
 
 
 def _hold(env: DsrEnv, purge: str, holder: str) -> tuple[Leases, Lease]:
