@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from datetime import date
+from functools import cache
 
 import holidays
 
@@ -23,8 +24,12 @@ DEFAULT_CALENDAR = "US"
 NO_HOLIDAYS = "none"
 
 
+@cache
 def business_calendar(spec: str = DEFAULT_CALENDAR) -> Container[date]:
-    """The public holidays ``spec`` names (``US``, ``DE-BY``, ``none``); ValueError if unknown."""
+    """The public holidays ``spec`` names (``US``, ``DE-BY``, ``none``); ValueError if unknown.
+
+    One per spec and process: loading a country's rules takes ~0.1 s, and both the settings
+    check and every ledger ask for the same calendar."""
     text = spec.strip()
     if text.lower() == NO_HOLIDAYS:
         return frozenset()

@@ -62,7 +62,7 @@ class Ledger:
         """``holidays``: the days an opt-out's business days skip besides weekends (default: the
         US legal public holidays the policy's CAN-SPAM promise counts; ``business_calendar``)."""
         self._engine = make_engine(url)
-        self._holidays = business_calendar() if holidays is None else holidays
+        self._holidays = holidays
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._pg = self._engine.dialect.name == "postgresql"
         self._keys = keys
@@ -74,6 +74,10 @@ class Ledger:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def _opt_out_holidays(self) -> Container[date]:
+        # Resolved on first use: most ledgers never register an opt-out.
+        return business_calendar() if self._holidays is None else self._holidays
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -132,7 +136,7 @@ class Ledger:
         received = utc(received_at) if received_at else now()
         # An opt-out is promised in business days (policy 5.3); everything else in a month.
         due = (
-            business_due_date(received, holidays=self._holidays)
+            business_due_date(received, holidays=self._opt_out_holidays())
             if rtype is RequestType.OPT_OUT
             else due_date(received)
         )
