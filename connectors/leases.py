@@ -27,6 +27,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from connectors.times import utc
 from dsr.ledger.schema import WRITE_OPTION, make_engine
 
 metadata = MetaData()
@@ -49,11 +50,6 @@ _ATTEMPTS = 5
 def process_holder(what: str) -> str:
     """A holder naming this process: ``what (pid N on host H)``."""
     return f"{what} (pid {os.getpid()} on host {socket.gethostname()})"
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no zone; everything is written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _clock() -> datetime:
@@ -125,7 +121,7 @@ class Leases:
         raise RuntimeError(f"{name}: the lease changed hands {_ATTEMPTS} times while taking it")
 
     def _try_take(self, conn: Connection, name: str, holder: str, ttl: timedelta) -> Lease | None:
-        now = _utc(self._clock())
+        now = utc(self._clock())
         mine = Lease(name, holder, uuid.uuid4().hex, now, now + ttl)
         values = {k: getattr(mine, k) for k in ("name", "holder", "token")}
         values |= {"acquired_at": now, "expires_at": mine.expires_at}
@@ -167,7 +163,7 @@ class Leases:
         row = conn.execute(select(leases_table).where(leases_table.c.name == name)).first()
         if row is None:
             return None
-        return Lease(row.name, row.holder, row.token, _utc(row.acquired_at), _utc(row.expires_at))
+        return Lease(row.name, row.holder, row.token, utc(row.acquired_at), utc(row.expires_at))
 
 
 def _insert_if_absent(conn: Connection, values: dict[str, Any]) -> Any:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.engine import Engine, Row
 
+from connectors.times import aware_utc, utc
+
 metadata = MetaData()
 tenant_tombstones_table = Table(
     "dsr_tenant_tombstones",
@@ -43,24 +45,13 @@ class TenantTombstone:
     recorded_at: datetime
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no zone; everything is written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{what} must carry a time zone (a naive time is ambiguous)")
-    return value.astimezone(UTC)
-
-
 def _stone(row: Row) -> TenantTombstone:
     return TenantTombstone(
         request_id=row.request_id,
         region=row.region,
         client_id=row.client_id,
-        purged_at=_utc(row.purged_at),
-        recorded_at=_utc(row.recorded_at),
+        purged_at=utc(row.purged_at),
+        recorded_at=utc(row.recorded_at),
     )
 
 
@@ -78,7 +69,7 @@ class TenantTombstones:
         call for the same request (a resumed purge) keeps one row and the later time."""
         if not client_id:
             raise ValueError("a tenant tombstone needs the client id that was purged")
-        when = _aware(purged_at, "purged_at")
+        when = aware_utc(purged_at, "purged_at")
         t = tenant_tombstones_table
         values = {"region": region, "client_id": str(client_id), "recorded_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
@@ -88,7 +79,7 @@ class TenantTombstones:
             elif (row.region, row.client_id) != (region, str(client_id)):
                 raise ValueError(f"tenant tombstone {request_id} names another tenant")
             else:
-                later = max(when, _utc(row.purged_at))
+                later = max(when, utc(row.purged_at))
                 query = update(t).where(t.c.request_id == request_id)
                 conn.execute(query.values(purged_at=later, **values))
         stone = self.get(request_id)
@@ -106,7 +97,7 @@ class TenantTombstones:
         t = tenant_tombstones_table
         query = (
             select(t)
-            .where(t.c.purged_at >= _aware(timestamp, "timestamp"), t.c.region == region)
+            .where(t.c.purged_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
             .order_by(t.c.purged_at, t.c.request_id)
         )
         with self.engine.connect() as conn:
@@ -116,7 +107,7 @@ class TenantTombstones:
         """Forget purges older than ``timestamp`` (the oldest remaining backup, less a margin),
         except the requests in ``keep`` (still waiting for their final certificate)."""
         t = tenant_tombstones_table
-        query = delete(t).where(t.c.purged_at < _aware(timestamp, "timestamp"))
+        query = delete(t).where(t.c.purged_at < aware_utc(timestamp, "timestamp"))
         if keep:
             query = query.where(t.c.request_id.not_in(sorted(keep)))
         with self.engine.begin() as conn:

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Engine, Row
 from connectors.backup_index import key_id
 from connectors.base import Identity
 from connectors.crm_sql import SCOPES
+from connectors.times import aware_utc, utc
 from dsr.keys import KeyRing
 
 metadata = MetaData()
@@ -100,19 +101,6 @@ lifts_table = Table(
     # JSON list of [table, primary key as text], sorted.
     Column("rows", Text, nullable=False),
 )
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        # Read back from SQLite, which keeps no zone: everything is written in UTC.
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{what} must carry a time zone (a naive time is ambiguous)")
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -177,7 +165,7 @@ def _from_row(cls: type[_Entry], row: Row[Any]) -> _Entry:
     for f in fields(cls):
         value = getattr(row, f.name)
         if isinstance(value, datetime):
-            value = _utc(value)
+            value = utc(value)
         values[f.name] = frozenset(json.loads(value)) if f.name == "hashes" else value
     return cls(**values)
 
@@ -222,7 +210,7 @@ class Tombstones:
         if not identities:
             raise ValueError("a tombstone needs at least one identity")
         hashes = {self.digest(i) for i in identities}
-        when = _aware(erased_at, "erased_at")
+        when = aware_utc(erased_at, "erased_at")
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(tombstones_table).where(tombstones_table.c.request_id == request_id)
@@ -231,7 +219,7 @@ class Tombstones:
                 if row.key_id != key_id(self.keys):
                     raise ValueError(f"tombstone {request_id} was recorded under another hash key")
                 hashes |= set(json.loads(row.hashes))
-                when = max(when, _utc(row.erased_at))
+                when = max(when, utc(row.erased_at))
                 conn.execute(
                     delete(tombstones_table).where(tombstones_table.c.request_id == request_id)
                 )
@@ -258,7 +246,7 @@ class Tombstones:
         """Erasures that ran at or after ``timestamp``, oldest first."""
         query = (
             select(tombstones_table)
-            .where(tombstones_table.c.erased_at >= _aware(timestamp, "timestamp"))
+            .where(tombstones_table.c.erased_at >= aware_utc(timestamp, "timestamp"))
             .order_by(tombstones_table.c.erased_at, tombstones_table.c.request_id)
         )
         with self.engine.connect() as conn:
@@ -268,7 +256,7 @@ class Tombstones:
         """Forget erasures older than ``timestamp`` (the oldest remaining backup, less a margin),
         except the requests in ``keep`` (those still waiting for their final certificate)."""
         query = delete(tombstones_table).where(
-            tombstones_table.c.erased_at < _aware(timestamp, "timestamp")
+            tombstones_table.c.erased_at < aware_utc(timestamp, "timestamp")
         )
         if keep:
             query = query.where(tombstones_table.c.request_id.not_in(sorted(keep)))
@@ -300,7 +288,7 @@ class Tombstones:
         entry = Suppression(
             request_id=request_id,
             region=region,
-            applied_at=_aware(applied_at, "applied_at"),
+            applied_at=aware_utc(applied_at, "applied_at"),
             request_type=request_type,
             action=FLAG_ACTIONS[request_type],
             scope=scope,
@@ -319,7 +307,7 @@ class Tombstones:
         t = suppressions_table
         query = (
             select(t)
-            .where(t.c.applied_at >= _aware(timestamp, "timestamp"), t.c.region == region)
+            .where(t.c.applied_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
             .order_by(t.c.applied_at, t.c.request_id)
         )
         with self.engine.connect() as conn:
@@ -328,7 +316,7 @@ class Tombstones:
     def purge_suppressions_before(self, timestamp: datetime) -> int:
         """Forget opt-outs and restrictions older than ``timestamp`` (the oldest remaining
         backup, less a margin): every backup still kept already carries their flags."""
-        before = _aware(timestamp, "timestamp")
+        before = aware_utc(timestamp, "timestamp")
         query = delete(suppressions_table).where(suppressions_table.c.applied_at < before)
         with self.engine.begin() as conn:
             # Lifts go with them: every backup still kept was taken after the lift too.
@@ -351,7 +339,7 @@ class Tombstones:
         entry = RestrictionLift(
             request_id=request_id,
             region=region,
-            lifted_at=_aware(lifted_at, "lifted_at"),
+            lifted_at=aware_utc(lifted_at, "lifted_at"),
             scope=scope,
             client_id=str(client_id) if client_id is not None else None,
             recorded_at=datetime.now(UTC),
@@ -368,7 +356,7 @@ class Tombstones:
         t = lifts_table
         query = (
             select(t)
-            .where(t.c.lifted_at >= _aware(timestamp, "timestamp"), t.c.region == region)
+            .where(t.c.lifted_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
             .order_by(t.c.lifted_at, t.c.request_id)
         )
         with self.engine.connect() as conn:
@@ -376,10 +364,10 @@ class Tombstones:
                 RestrictionLift(
                     request_id=row.request_id,
                     region=row.region,
-                    lifted_at=_utc(row.lifted_at),
+                    lifted_at=utc(row.lifted_at),
                     scope=row.scope,
                     client_id=row.client_id,
-                    recorded_at=_utc(row.recorded_at),
+                    recorded_at=utc(row.recorded_at),
                     rows=tuple((t, pk) for t, pk in json.loads(row.rows)),
                 )
                 for row in conn.execute(query)

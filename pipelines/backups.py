@@ -38,6 +38,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from pydantic import Field
 
 from connectors.backup_expiry import expire_backups as expire
+from connectors.times import parse_aware
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
@@ -103,20 +104,15 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def expiry_time(config: ExpiryConfig, clock: datetime) -> datetime:
     """The time the run expires as of; ValueError for a malformed, zone-less or future time."""
-    if not config.now:
+    when = parse_aware(config.now, "now")
+    if when is None:
         return clock
-    try:
-        when = datetime.fromisoformat(config.now)
-    except ValueError:
-        raise ValueError(f"now: {config.now[:40]!r} is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise ValueError("now: give a time zone (e.g. +00:00); a naive time is ambiguous")
     if when > clock + CLOCK_SKEW:
         raise ValueError(
             f"now: {when.isoformat()} is later than the clock ({clock:%Y-%m-%dT%H:%M}Z): "
             "expiring as of the future would delete backups before their time"
         )
-    return when.astimezone(UTC)
+    return when
 
 
 @op(

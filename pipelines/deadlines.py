@@ -33,6 +33,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from connectors.times import parse_aware
 from dsr.alerts import AlertDeliveryError, alert_payload
 from dsr.ledger.deadlines import DeadlineAlert, Urgency, late_requests
 from dsr.ledger.records import OPEN_STATES
@@ -51,15 +52,6 @@ class DeadlineWatchConfig(Config):
         description="ISO date-time to judge deadlines at (the sensor passes its tick's time); "
         "empty: now",
     )
-
-
-def _at(text: str) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        raise ValueError("checked_at needs a time zone, e.g. 2026-11-24T09:00:00+00:00")
-    return when.astimezone(UTC)
 
 
 def _line(a: DeadlineAlert) -> str:
@@ -109,7 +101,7 @@ def request_deadlines(
     ledger: LedgerResource,
     alerts: AlertsResource,
 ) -> Iterator[MaterializeResult]:
-    now = _at(config.checked_at)
+    now = parse_aware(config.checked_at, "checked_at") or datetime.now(UTC)
     led = ledger.ledger()
     found = late_requests(led, now, alerts.warn_days)
     open_requests = led.count_requests(states=OPEN_STATES)

@@ -37,6 +37,7 @@ from pydantic import Field
 
 from connectors.retention import PurgeContext, PurgeOutcome
 from connectors.retention_run import PurgeRefused, run_purge
+from connectors.times import parse_aware
 from dsr.settings import Settings
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
@@ -72,18 +73,10 @@ class RetentionPurgeConfig(Config):
 
 
 def parse_now(text: str) -> datetime:
-    if not text.strip():
-        return datetime.now(UTC)
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise Failure(
-            f"now must be an ISO-8601 time such as 2026-11-25T04:15:00+00:00, not {text[:40]!r}; "
-            "nothing was purged"
-        ) from None
-    if when.tzinfo is None:
-        raise Failure("now needs a time zone (…+00:00): nothing was purged")
-    return when.astimezone(UTC)
+        return parse_aware(text, "now") or datetime.now(UTC)
+    except ValueError as exc:
+        raise Failure(f"{exc}; nothing was purged") from None
 
 
 def purge_context(

@@ -143,7 +143,7 @@ def test_bad_times_are_refused_and_change_nothing(env: DsrEnv) -> None:
     for now, reason in (
         ("2999-01-01T00:00:00+00:00", "later than the clock"),
         ("2026-10-31T03:30:00", "time zone"),
-        ("last tuesday", "not an ISO 8601 time"),
+        ("last tuesday", "not an ISO-8601 time"),
     ):
         result = run_expiry(env, now)
         assert not result.success and reason in failure_text(result)

@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.base import Findings, FoundRow, Mention
 from connectors.datamap import DataMap, FileColumns, TableMap
+from connectors.times import utc
 from dsr.bundle.manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -30,7 +31,6 @@ from dsr.bundle.manifest import (
     safe_name,
     signature_envelope,
     text,
-    utc,
     write_zip_atomically,
 )
 from dsr.bundle.summary import MAX_EXCERPTS, SystemExport, TableExport, render_summary

@@ -32,6 +32,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from connectors.times import utc
 from dsr.keys import KeyRing
 
 FORMAT = "inextcrm-dsr-bundle/1"
@@ -44,12 +45,6 @@ MAX_NAME_BYTES = 120
 # '@' too: file paths are listed in the manifest, which must hold no e-mail address.
 _UNSAFE = re.compile(r'[<>:"/\\|?*@]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(10))}
-
-
-def utc(when: datetime) -> datetime:
-    """Naive datetimes are taken as UTC: the ledger stores UTC and a bundle must not depend on
-    the local time zone of whichever machine builds it."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def iso(when: datetime) -> str:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from connectors.datamap import Controller, DataMap, TableMap
-from dsr.bundle.manifest import text, utc
+from connectors.times import utc
+from dsr.bundle.manifest import text
 
 if TYPE_CHECKING:
     from dsr.bundle.build import BundleRequest

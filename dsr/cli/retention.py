@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from connectors.times import parse_aware
 from dsr.cli.output import console, emit_json, errors, fail
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
@@ -78,15 +79,10 @@ def purge(
 
 
 def _parse(text: str | None, as_json: bool) -> datetime:
-    if not text:
-        return datetime.now(UTC)
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        fail("--now must be an ISO-8601 time such as 2026-11-25T04:15:00+00:00", as_json=as_json)
-    if when.tzinfo is None:
-        fail("--now needs a time zone, e.g. 2026-11-25T04:15:00+00:00", as_json=as_json)
-    return when.astimezone(UTC)
+        return parse_aware(text, "--now") or datetime.now(UTC)
+    except ValueError as exc:
+        fail(str(exc), as_json=as_json)
 
 
 def _show(outcomes: list, dry_run: bool, when: datetime) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from connectors.base import EMAIL, Identity
+from connectors.times import utc
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
@@ -37,7 +38,6 @@ from dsr.ledger.records import (
     normalise_identities,
     now,
     record_from_row,
-    utc,
 )
 from dsr.ledger.schema import (
     WRITE_OPTION,

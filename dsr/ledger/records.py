@@ -12,6 +12,7 @@ from typing import Any
 
 from connectors.base import EMAIL, Identity
 from connectors.identities import normalise_email
+from connectors.times import utc
 from dsr.ledger.audit import check_no_personal_data
 from dsr.ledger.schema import CHANNELS, RequestType, Scope, State
 
@@ -63,11 +64,6 @@ class RequestRecord:
     failure_reason: str | None
     updated_at: datetime
     extension_months: int = 0
-
-
-def utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything the ledger stores is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def now() -> datetime:
