@@ -49,9 +49,12 @@ class PurgeRefused(Exception):
 
 @dataclass
 class RefusedPurge(PurgeOutcome):
-    """The outcome of a purge that did not run because another holder was running it."""
+    """The outcome of a purge that did not run because another holder was running it; its one
+    failure is why."""
 
-    reason: str = ""
+    @property
+    def reason(self) -> str:
+        return self.failures[0]
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "refused": self.reason}
@@ -88,5 +91,5 @@ def run_purges(
         try:
             outcomes.append(run_purge(name, ctx, who))
         except PurgeRefused as exc:
-            outcomes.append(RefusedPurge(name, False, failures=[str(exc)], reason=str(exc)))
+            outcomes.append(RefusedPurge(name, False, failures=[str(exc)]))
     return outcomes
