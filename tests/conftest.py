@@ -7,13 +7,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from dsr.keys import KeyRing
 from tests import pg_server as pg
+from tests.clock import FROZEN_NOW
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+# --- the clock ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts at ``FROZEN_NOW`` and the clock then runs on (``tick``), so timeouts and
+    orderings behave. A test marked ``real_clock`` keeps the machine's clock; it may only be one
+    whose outcome cannot depend on the date (it compares times across processes, say)."""
+    if request.node.get_closest_marker("real_clock"):
+        yield
+        return
+    with time_machine.travel(FROZEN_NOW, tick=True):
+        yield
 
 
 # --- keys -----------------------------------------------------------------------------------

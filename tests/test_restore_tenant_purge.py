@@ -6,7 +6,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,14 @@ from dsr.democrm.planted import planted_id
 from dsr.democrm.schema import clients, contacts, invoices, users
 from resources.engines import engine_for
 from tests.backup_env import eraser_factory, rows
+from tests.clock import FROZEN_NOW
 from tests.dsr_env import DsrEnv, demo_environment
 from tests.pg_server import PgServer
 from tests.retention_env import CONTOSO, NORTHWIND, RetentionCrm, retention_crm
 
 # Tenant tombstones carry the wall-clock time the purge committed, so the backups of a test are
 # placed around the real clock: taken "before" is two days ago, "after" is hours ahead.
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = FROZEN_NOW  # every test starts there (tests/conftest.py)
 CLOSED = NOW - timedelta(days=40)  # due a month after closure: due at NOW
 MARIA_USER = planted_id("us", 2)  # a User of Contoso
 runner = CliRunner()
