@@ -16,7 +16,7 @@ every address, and into re-parsing values that recur (a phone number in many not
   ``(617) 323-4567``, ``617.323.4567``, ``+1 617 323 4567`` — with an area code starting 2-9
   is ``+1`` and its ten digits: no international or national prefix can be in it, and ten
   digits is the one possible length, so ``phonenumbers`` could answer nothing else. Without
-  ``+1`` this holds only where numbers without a country are read as US numbers;
+  ``+1`` this holds only where the row's numbers are read in a North American country;
 * e-mail addresses and phone numbers already normalised in this scan are looked up, not parsed
   again (a bounded memo: a scan of any size uses bounded memory).
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 from email_validator.rfc_constants import DOT_ATOM_TEXT
 
 from connectors.base import EMAIL, PHONE, Identity
@@ -39,6 +40,8 @@ _NANP = re.compile(
     r"\A(?P<plus>\+1[ .\-]?)?(?:\((?P<a1>[2-9]\d\d)\) ?|(?P<a2>[2-9]\d\d)[ .\-]?)"
     r"(?P<b>\d{3})[ .\-]?(?P<c>\d{4})\Z"
 )
+# Every country of the North American Numbering Plan reads a ten-digit number as +1 and it.
+_NANP_COUNTRIES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
 _MEMO_LIMIT = 1 << 18
 _DOMAIN_LIMIT = 1 << 16
 
@@ -48,27 +51,30 @@ class Harvester:
 
     def __init__(self, phone_region: str = "US") -> None:
         self.phone_region = phone_region
-        self._memo: dict[tuple[str, str], Identity | None] = {}
+        self._memo: dict[tuple[str, str, str], Identity | None] = {}
         # domain as written -> normalised domain, or None where the full validator must decide
         self._domains: dict[str, str | None] = {}
 
-    def __call__(self, kind: str, raw: object) -> Identity | None:
+    def __call__(self, kind: str, raw: object, country: str | None = None) -> Identity | None:
+        """``raw`` normalised; a phone without a country code is read in ``country`` (the row's),
+        else in the scan's ``phone_region``."""
+        country = country or self.phone_region
         if kind == EMAIL and isinstance(raw, str):
             fast = self._plain_email(raw)
             if fast is not None:
                 return fast
         elif kind == PHONE and isinstance(raw, str):
             m = _NANP.match(raw.strip())
-            if m and (m["plus"] or self.phone_region == "US"):
+            if m and (m["plus"] or country in _NANP_COUNTRIES):
                 return Identity(PHONE, f"+1{m['a1'] or m['a2']}{m['b']}{m['c']}")
         if kind not in (EMAIL, PHONE) or not isinstance(raw, str):
-            return harvest_identity(kind, raw, self.phone_region)
-        key = (kind, raw)
+            return harvest_identity(kind, raw, country)
+        key = (kind, raw, country if kind == PHONE else "")
         try:
             return self._memo[key]
         except KeyError:
             pass
-        ident = harvest_identity(kind, raw, self.phone_region)
+        ident = harvest_identity(kind, raw, country)
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()  # bounded memory; recurring values come back quickly
         self._memo[key] = ident

@@ -34,6 +34,7 @@ from connectors.backup_harvest import Harvester
 from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.datamap import DataMap, IdentityColumn
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT
+from connectors.phone_countries import PhoneCountries, tenant_countries
 from dsr.keys import KeyRing
 
 DIGEST_BYTES = 16
@@ -70,7 +71,8 @@ def _digester(keys: KeyRing) -> Callable[[Identity], bytes]:
 def identities_in_text(
     text: Any, phone_region: str, harvest: Harvester | None = None
 ) -> Iterator[Identity]:
-    """E-mail addresses and phone numbers written in a free text, normalised."""
+    """E-mail addresses and phone numbers written in a free text, normalised; a phone without a
+    country code is read in ``phone_region`` (the country of the row the text is in)."""
     if not isinstance(text, str) or not text:
         return
     harvest = harvest or Harvester(phone_region)
@@ -80,42 +82,52 @@ def identities_in_text(
             if ident is not None:
                 yield ident
     for m in _PHONE_IN_TEXT.finditer(text):
-        ident = harvest(PHONE, m.group(0))
+        ident = harvest(PHONE, m.group(0), phone_region)
         if ident is not None:
             yield ident
 
 
-def _column_identity(spec: IdentityColumn, row: Any, harvest: Harvester) -> Identity | None:
+def _column_identity(
+    spec: IdentityColumn, row: Any, harvest: Harvester, country: str
+) -> Identity | None:
     parts = [row[c] for c in spec.source_columns]
     # Joined exactly as discovery harvests a name, so the same person hashes the same way.
     raw = " ".join(str(p) for p in parts if p) if spec.kind == NAME else parts[0]
-    return harvest(spec.kind, raw)
+    return harvest(spec.kind, raw, country)
 
 
 def scan_identities(
-    conn: Connection, datamap: DataMap, phone_region: str = "US"
+    conn: Connection, datamap: DataMap, phone_region: str = "US", region: str = ""
 ) -> Iterator[tuple[str, Identity]]:
-    """(table, identity) for every identity value in the mapped tables, duplicates included."""
-    harvest = Harvester(phone_region)
+    """(table, identity) for every identity value in the mapped tables, duplicates included.
+
+    Phones are read in each row's country exactly as discovery reads them
+    (``connectors.phone_countries``), so the same number hashes the same way in both.
+    """
+    countries = PhoneCountries(
+        datamap, region, phone_region, lambda: tenant_countries(conn, datamap)
+    )
+    harvest = Harvester(countries.region_country)
     for name in sorted(datamap.tables):
         tmap = datamap.tables[name]
         wanted = [c for spec in tmap.identities for c in spec.source_columns]
-        wanted = list(dict.fromkeys([*wanted, *tmap.free_text]))
-        if not wanted:
+        if not wanted and not tmap.free_text:
             continue
+        wanted = list(dict.fromkeys([*wanted, *tmap.free_text, *countries.row_columns(name)]))
         # A lightweight table clause: no reflection, and only the columns the scan needs.
         query = select(*table(name, *(column(c) for c in wanted)).c).execution_options(
             stream_results=True, yield_per=_SCAN_BATCH
         )
         for row in conn.execute(query).mappings():
+            country = countries.for_row(name, row)
             for spec in tmap.identities:
-                ident = _column_identity(spec, row, harvest)
+                ident = _column_identity(spec, row, harvest, country)
                 if ident is not None:
                     yield name, ident
             for col in tmap.free_text:
                 text = row[col]
                 if text:  # most rows have no note: skip the call
-                    for ident in identities_in_text(text, phone_region, harvest):
+                    for ident in identities_in_text(text, country, harvest):
                         yield name, ident
 
 
@@ -127,14 +139,14 @@ def row_counts(conn: Connection, datamap: DataMap) -> dict[str, int]:
 
 
 def collect_digests(
-    conn: Connection, datamap: DataMap, keys: KeyRing, phone_region: str = "US"
+    conn: Connection, datamap: DataMap, keys: KeyRing, phone_region: str = "US", region: str = ""
 ) -> bytearray:
     """Every identity value's index digest, concatenated (unsorted, with duplicates)."""
     # 16 bytes a value in one buffer (not a set of bytes objects, ~100 bytes each): the index of
     # a million-contact region is sorted and deduplicated in numpy afterwards.
     out = bytearray()
     digest = _digester(keys)
-    for _, ident in scan_identities(conn, datamap, phone_region):
+    for _, ident in scan_identities(conn, datamap, phone_region, region):
         out += digest(ident)
     return out
 

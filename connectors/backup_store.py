@@ -100,10 +100,15 @@ class BackupStore:
         archive, index = folder / f"{backup_id}{suffix}", folder / f"{backup_id}.index"
         try:
             if backend == "sqlite":
-                digests, tables = self._snapshot_sqlite(url, datamap, _partial(archive), folder)
+                digests, tables = self._snapshot_sqlite(
+                    url, datamap, _partial(archive), folder, region
+                )
             else:
                 digests, tables = dump_pg(
-                    url, _partial(archive), lambda conn: self._read(conn, datamap), self.pg_bin_dir
+                    url,
+                    _partial(archive),
+                    lambda conn: self._read(conn, datamap, region),
+                    self.pg_bin_dir,
                 )
             entries, index_sha = write_index(digests, _partial(index))
             os.chmod(_partial(archive), 0o600)
@@ -133,12 +138,14 @@ class BackupStore:
             raise
         return record
 
-    def _read(self, conn: Connection, datamap: DataMap) -> tuple[bytearray, dict[str, int]]:
-        digests = collect_digests(conn, datamap, self.keys, self.default_phone_region)
+    def _read(
+        self, conn: Connection, datamap: DataMap, region: str
+    ) -> tuple[bytearray, dict[str, int]]:
+        digests = collect_digests(conn, datamap, self.keys, self.default_phone_region, region)
         return digests, row_counts(conn, datamap)
 
     def _snapshot_sqlite(
-        self, url: str, datamap: DataMap, out: Path, folder: Path
+        self, url: str, datamap: DataMap, out: Path, folder: Path, region: str
     ) -> tuple[bytearray, dict[str, int]]:
         source = make_url(url).database or ""
         # The plain copy lives next to the archive (same disk, same permissions), never in /tmp,
@@ -158,7 +165,7 @@ class BackupStore:
             engine = create_engine(f"sqlite:///{copy}", poolclass=NullPool)
             try:
                 with engine.connect() as conn:
-                    result = self._read(conn, datamap)
+                    result = self._read(conn, datamap, region)
             finally:
                 engine.dispose()
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -220,7 +220,9 @@ class _Job:
         # One scan before anything changes: an erasure must not hide the person from an
         # opt-out that followed it, nor the reverse. (A lift names its rows: no scan for it.)
         with engine.connect() as conn:
-            found = scan_identities(conn, self.datamap, self.store.default_phone_region)
+            found = scan_identities(
+                conn, self.datamap, self.store.default_phone_region, self.record.region
+            )
             for _, ident in found if present else ():
                 for n in owners.get(self.tombstones.digest(ident), ()):
                     recovered[n].add(ident)

@@ -42,11 +42,11 @@ class IdentityCache:
         except TypeError:  # a value that cannot be a cache key (a JSON array): not cached
             return harvest_identity(kind, raw, default_region)
 
-    def match_values(self, identity: Identity) -> set[str]:
+    def match_values(self, identity: Identity, *, folds_unicode: bool = False) -> set[str]:
         """``identities.match_values``, with a phone's keys parsed once."""
         if identity.kind == PHONE:
             return set(self._phone_keys(identity.value))
-        return match_values(identity)
+        return match_values(identity, folds_unicode=folds_unicode)
 
     def connector(self, connector: CrmSqlConnector) -> CrmSqlConnector:
         """The same database for this run, its discovery normalising through the cache."""

@@ -32,7 +32,7 @@ from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMapError, IdentityColumn, TableMap
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT, harvest_identity
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import row_key, typed_value
 
 _CHUNK = 500
 _YIELD_PER = 5000
@@ -145,7 +145,7 @@ def _column_identity(
 
 def _columns_needed(connector: CrmSqlConnector, name: str) -> list[str]:
     tmap = connector.datamap.tables[name]
-    cols = [tmap.primary_key]
+    cols = [*tmap.key_columns, *connector.countries.row_columns(name)]
     if tmap.tenant_column:
         cols.append(tmap.tenant_column)
     cols += [c for spec in tmap.identities for c in spec.source_columns]
@@ -231,7 +231,7 @@ def _read(
 ) -> Generator[tuple[WindowRow, dict], None, None]:
     tmap = connector.datamap.tables[name]
     table = connector.table(name)
-    region, phone_region = connector.region, connector.default_phone_region
+    region, countries = connector.region, connector.countries
     links = owner_links(connector, name)
     query = select(*(table.c[c] for c in _columns_needed(connector, name)))
     clause = window_clause(connector, name, until)
@@ -244,15 +244,17 @@ def _read(
         for row in result.mappings():
             data = dict(row)
             tenant = data.get(tmap.tenant_column) if tmap.tenant_column else None
+            country = countries.for_row(name, data)
             mentioned = frozenset().union(
-                *(mentioned_in(data.get(col), phone_region, normalise) for col in tmap.free_text)
+                *(mentioned_in(data.get(col), country, normalise) for col in tmap.free_text)
             )
+            keys = tmap.key_columns
             item = WindowRow(
                 region=region,
                 table=name,
-                key=data[tmap.primary_key],
+                key=data[keys[0]] if len(keys) == 1 else row_key(tmap, data),
                 tenant=str(tenant) if tenant is not None else None,
-                own=_identity_seeds(tmap, data, phone_region, normalise),
+                own=_identity_seeds(tmap, data, country, normalise),
                 mentioned=mentioned,
             )
             # Only what finding the owners needs is kept beside the row, never the text.
@@ -308,6 +310,7 @@ def owner_seeds(
         dict.fromkeys(
             [key, *(c for s in tmap.identities for c in s.source_columns)]
             + [link.local for link in links]
+            + list(connector.countries.row_columns(name))
         )
     )
     column = table.c[key]
@@ -325,7 +328,7 @@ def owner_seeds(
             connector, link.table, link.key, wanted, depth + 1, known, normalise
         )
     for r in rows:
-        seeds = _identity_seeds(tmap, r, connector.default_phone_region, normalise)
+        seeds = _identity_seeds(tmap, r, connector.countries.for_row(name, r), normalise)
         for link in links:
             seeds = seeds | upstream[link.local].get(r.get(link.local), Seeds())
         # Keys come back typed as the column; callers look them up with the values they read.

@@ -84,7 +84,9 @@ class CrmEraser:
         self.datamap = connector.datamap
         self.physical: Physical = physical
         self.step_hook = step_hook
-        self.repl = Replacements(hasher, placeholder, redaction, connector.default_phone_region)
+        self.repl = Replacements(
+            hasher, placeholder, redaction, connector.default_phone_region, connector.countries
+        )
         self._rules: dict[str, ColumnRules] = {}
         self._checked = False
 

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from connectors.base import Findings
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import FlagAction, TableMap
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_clause
 
 Action = Literal["suppression", "restriction"]
 ACTIONS: tuple[Action, ...] = ("suppression", "restriction")
@@ -117,11 +117,7 @@ class CrmFlagger:
         with self.connector.engine.begin() as conn:
             for change in plan.changes:
                 table = self.connector.table(change.table)
-                pk_col = table.c[dm.tables[change.table].primary_key]
-                result = conn.execute(
-                    update(table)
-                    .where(pk_col == typed_value(pk_col, change.pk))
-                    .values(change.values)
-                )
+                where = key_clause(table, dm.tables[change.table], [change.pk])
+                result = conn.execute(update(table).where(where).values(change.values))
                 changed += result.rowcount or 0
         return changed

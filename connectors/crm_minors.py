@@ -19,6 +19,7 @@ from connectors.base import EMAIL
 from connectors.crm_flags import is_flagged
 from connectors.crm_sql import CrmSqlConnector
 from connectors.identities import InvalidIdentity, normalise_email
+from connectors.sql_helpers import row_key
 
 
 def is_minor(birth_date: date, on: date, age_of_majority: int = 18) -> bool:
@@ -75,7 +76,7 @@ def find_minors(connector: CrmSqlConnector, on: date) -> MinorsFound:
                 Minor(
                     connector.region,
                     name,
-                    str(row[tmap.primary_key]),
+                    row_key(tmap, row),
                     _email(row, emails),
                     is_flagged(tmap.restriction, row),
                 )

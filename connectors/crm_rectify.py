@@ -17,7 +17,7 @@ from connectors.base import EMAIL, PHONE, Findings
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap
 from connectors.identities import InvalidIdentity, normalise_email, normalise_phone
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_clause
 
 MAX_VALUE_LENGTH = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -126,11 +126,7 @@ class CrmRectifier:
         with self.connector.engine.begin() as conn:
             for c in corrections:
                 table = self.connector.table(c.table)
-                pk_col = table.c[dm.tables[c.table].primary_key]
-                result = conn.execute(
-                    update(table)
-                    .where(pk_col == typed_value(pk_col, c.pk))
-                    .values({c.column: c.after})
-                )
+                where = key_clause(table, dm.tables[c.table], [c.pk])
+                result = conn.execute(update(table).where(where).values({c.column: c.after}))
                 changed += result.rowcount or 0
         return changed

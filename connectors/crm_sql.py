@@ -16,7 +16,7 @@ Scope keeps a request inside its rights: ``user_account`` (iNextCRM is controlle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +24,13 @@ from sqlalchemy import Table, false, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement
 
-from connectors.base import NAME, Findings, FoundRow, Identity, Mention, RowRef
+from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
 from connectors.datamap import DataMap, IdentityColumn, TableMap
 from connectors.datamap_checks import validate_against
-from connectors.identities import MentionMatcher, harvest_identity, match_expression, match_values
-from connectors.sql_helpers import mention_of, pk_order, reflect_table, typed_value
+from connectors.identities import MentionMatcher, harvest_identity, match_values, same_identity
+from connectors.match_sql import folds_unicode, match_expression
+from connectors.phone_countries import PhoneCountries, tenant_countries
+from connectors.sql_helpers import mention_of, pk_order, reflect_table, row_key, typed_value
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
@@ -68,12 +70,23 @@ class CrmSqlConnector:
         # Swappable for one run (connectors.breach_identities caches them), so a caller that
         # reads the same rows again validates each value once; the results are the same.
         self.harvest_identity: Callable[[str, Any, str], Identity | None] = harvest_identity
-        self.match_values: Callable[[Identity], set[str]] = match_values
+        self.match_values: Callable[..., set[str]] = match_values
+        self.countries = PhoneCountries(
+            datamap, region, default_phone_region, self._tenant_countries
+        )
 
     # -- set-up -------------------------------------------------------------------------------
 
     def validate(self) -> None:
         validate_against(self.datamap, self.engine, database=self.region)
+
+    @property
+    def folds_unicode(self) -> bool:
+        return folds_unicode(self.engine)
+
+    def _tenant_countries(self) -> Mapping[str, str]:
+        with self.engine.connect() as conn:
+            return tenant_countries(conn, self.datamap)
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
@@ -149,12 +162,15 @@ class CrmSqlConnector:
         client_id: str | None,
     ) -> None:
         owners: dict[Any, set[str]] = defaultdict(set)
+        wanted: dict[str, set[Identity]] = defaultdict(set)
         table = self.table(name)
         column = table.c[ident_col.column]  # type: ignore[index]
+        folds = self.folds_unicode if ident_col.kind != PHONE else False
         for key, idents in fresh.items():
             for ident in idents:
                 if ident.kind == ident_col.kind:
-                    for value in self.match_values(ident):
+                    wanted[key].add(ident)
+                    for value in self.match_values(ident, folds_unicode=folds):
                         typed = typed_value(column, value)
                         if typed is not None:
                             owners[typed].add(key)
@@ -162,21 +178,26 @@ class CrmSqlConnector:
             return
         expr = match_expression(ident_col.kind, column)
         for row in self._select_in(name, tmap, expr, list(owners), client_id):
+            stored = row[ident_col.column]  # type: ignore[index]
+            country = self.countries.for_row(name, row) if ident_col.kind == PHONE else ""
             for key in owners.get(row["_match"], ()):
-                self._own(state[key], name, tmap, row, f"identity:{ident_col.column}")
+                # The database narrowed generously; this decides (connectors.identities).
+                if any(same_identity(i, stored, country) for i in wanted[key]):
+                    self._own(state[key], name, tmap, row, f"identity:{ident_col.column}")
 
     def _own(self, subject: _Subject, name: str, tmap: TableMap, row: dict, via: str) -> bool:
-        pk = str(row[tmap.primary_key])
+        pk = row_key(tmap, row)
         if (name, pk) in subject.rows:
             return False
         data = {k: v for k, v in row.items() if k != "_match"}
         subject.rows[(name, pk)] = FoundRow(RowRef(self.region, name, pk), via, data)
         if via.startswith("identity:"):
-            subject.identities |= self._harvest(tmap, data)
+            subject.identities |= self._harvest(name, tmap, data)
         return True
 
-    def _harvest(self, tmap: TableMap, row: dict) -> set[Identity]:
+    def _harvest(self, name: str, tmap: TableMap, row: dict) -> set[Identity]:
         found: set[Identity] = set()
+        country = self.countries.for_row(name, row)
         for ident_col in tmap.identities:
             if not ident_col.harvest:
                 continue
@@ -185,7 +206,7 @@ class CrmSqlConnector:
                 raw: Any = " ".join(str(p) for p in parts if p)
             else:
                 raw = parts[0]
-            ident = self.harvest_identity(ident_col.kind, raw, self.default_phone_region)
+            ident = self.harvest_identity(ident_col.kind, raw, country)
             if ident is not None:
                 found.add(ident)
         return found
@@ -274,7 +295,7 @@ class CrmSqlConnector:
         for key, s in state.items():
             for ident in s.identities:
                 who[ident].add(key)
-        matcher = MentionMatcher(who)
+        matcher = MentionMatcher(who, self.countries.region_country)
         result: dict[str, list[Mention]] = defaultdict(list)
         if not matcher:
             return result
@@ -282,10 +303,11 @@ class CrmSqlConnector:
         for i, name in enumerate(text_tables):
             tmap = self.datamap.tables[name]
             for row in self._text_rows(name, tmap, matcher, client_id):
-                pk = str(row[tmap.primary_key])
+                pk = row_key(tmap, row)
+                country = self.countries.for_row(name, row)
                 for col in tmap.free_text:
                     text = row[col]
-                    hits = matcher.find(text) if isinstance(text, str) else []
+                    hits = matcher.find(text, country) if isinstance(text, str) else []
                     by_subject: dict[str, list[tuple[Identity, int, int]]] = defaultdict(list)
                     for hit in hits:
                         for key in who[hit[0]]:
@@ -325,13 +347,15 @@ class CrmSqlConnector:
         self, name: str, tmap: TableMap, matcher: MentionMatcher, client_id: str | None
     ) -> Iterator[dict]:
         table = self.table(name)
-        cols = [table.c[tmap.primary_key], *(table.c[c] for c in tmap.free_text)]
-        query = select(*cols)
+        names = dict.fromkeys(
+            [*tmap.key_columns, *tmap.free_text, *self.countries.row_columns(name)]
+        )
+        query = select(*(table.c[c] for c in names))
         tenant = self._tenant_clause(table, tmap, client_id)
         if tenant is not None:
             query = query.where(tenant)
         terms = matcher.prefilter_terms()
-        if len(terms) * len(tmap.free_text) <= PREFILTER_MAX_CLAUSES:
+        if terms is not None and len(terms) * len(tmap.free_text) <= PREFILTER_MAX_CLAUSES:
             query = query.where(
                 or_(
                     *(

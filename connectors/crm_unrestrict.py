@@ -20,7 +20,7 @@ from sqlalchemy import select
 from connectors.base import Findings
 from connectors.crm_flags import NOW, CrmFlagger, FlagChange, FlagPlan
 from connectors.crm_sql import CrmSqlConnector
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_clause, key_columns, pk_order, row_key
 
 # A row as a lift names it: (table, primary key as text), as the ``restricted`` audit entry does.
 RowKey = tuple[str, str]
@@ -107,15 +107,14 @@ class CrmUnrestrictor:
 
     def _read(self, table: str, pks: set[str]) -> list[tuple[str, dict[str, Any]]]:
         """The rows that still exist, by primary key, in key order."""
-        dm = self.connector.datamap
+        tmap = self.connector.datamap.tables[table]
         t = self.connector.table(table)
-        pk_col = t.c[dm.tables[table].primary_key]
-        typed = sorted({v for v in (typed_value(pk_col, pk) for pk in pks) if v is not None})
+        ordered = sorted(pks, key=pk_order)
         found: list[tuple[str, dict[str, Any]]] = []
         size = self.connector.chunk_size
         with self.connector.engine.connect() as conn:
-            for start in range(0, len(typed), size):
-                query = select(t).where(pk_col.in_(typed[start : start + size]))
-                for row in conn.execute(query.order_by(pk_col)).mappings():
-                    found.append((str(row[pk_col.name]), dict(row)))
+            for start in range(0, len(ordered), size):
+                query = select(t).where(key_clause(t, tmap, ordered[start : start + size]))
+                for row in conn.execute(query.order_by(*key_columns(t, tmap))).mappings():
+                    found.append((row_key(tmap, row), dict(row)))
         return found

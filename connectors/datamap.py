@@ -1,62 +1,13 @@
 """The data map: what an operator declares about a SQL schema, so no code knows table names.
 
-A data map is a YAML file. Its shape (every key is checked; unknown keys are errors)::
-
-    name: inextcrm                 # what the schema is called in bundles and proofs
-    description: ...
-    controller: {name: ..., contact: ..., dpo: ..., complaint: ...}   # Art. 15 summary
-    rights: [...]                  # optional; the rights text shown to the person
-    regions: {us: "United States", eu: "European Union (Netherlands)"}  # display names
-    tenants: {table: clients, id_column: id}   # where Client ids live (intake checks them)
-    #   (+ name_column, contact_column: the Client's name and address for a breach notice)
-    integrations: {table: integrations}  # a Client's connected services (Google, Dropbox, ...)
-    accounts:                      # where accounts close (retention purges, policy 12)
-      tenant: {table: clients, status_column: status, closed_at_column: closed_at}
-      user: {table: users, status_column: status, closed_at_column: closed_at}
-    tables:
-      contacts:
-        description: A Client's customers
-        controller: client         # client (Client Data, we are processor) | inextcrm
-        tenant_column: client_id   # required for client tables that hold identities
-        primary_key: id
-        purpose: ...               # why the data is held (Art. 15(1)(a))
-        legal_basis: ...
-        retention: ...             # human-readable period (Art. 15(1)(d))
-        source: ...                # where the data came from (Art. 15(1)(g))
-        recipients: [...]          # who receives it (Art. 15(1)(c))
-        identities:                # columns that identify a person
-          - {column: email, kind: email}                  # match + harvest
-          - {column: phone, kind: phone}
-          - {column: id, kind: contact_id, match: false}  # harvest only
-          - {columns: [first_name, last_name], kind: name} # names: harvest for mentions only
-        personal_data:             # column -> category (+ optional purpose, erase action)
-          email: {category: contact details, erase: "null"}
-        free_text: [body]          # searched for mentions, redacted on erasure
-        references:                # how rows of this table relate to the subject's rows
-          - {column: contact_id, to: contacts.id}                   # child: belongs if parent does
-          - {column: profile_id, to: profiles.id, direction: parent} # parent belongs if this does
-        erasure: {action: delete}  # delete | anonymise | keep (+ legal_basis, retain_for)
-        files: {content: content, filename: filename}  # a table that stores files
-        suppression: {set: {marketing_opt_out: true}}   # what a marketing opt-out sets
-        restriction: {set: {processing_restricted: true}}  # what a restriction (Art. 18) sets
-        minors: {birth_date: date_of_birth, parental_consent: parental_consent}  # policy 10
-        recorded_at: created_at    # optional: when a row came to be (breach-impact windows)
-
-``suppression`` and ``restriction`` set columns of the person's own rows to fixed values; the
-value ``now`` is the time of fulfilment, written once (a re-run keeps the first time). ``minors``
-names where a table keeps a person's birth date and parental consent, for the daily minors check;
-the table needs a matching e-mail identity (the erasure it registers is by e-mail).
-
-Identity kinds ``email``, ``phone`` and ``name`` are normalised (case, whitespace, phone formats);
-any other kind (``user_id``, ``cookie_id``) is an opaque value compared exactly. ``match`` says the
-column is searched with the subject's identities of that kind; ``harvest`` says a matched row's
-value becomes a new identity of the subject (the fixpoint). Names default to ``match: false``:
-two people can share a name, so a name only finds mentions in free text.
-
-``load_datamap`` checks the file's shape and that its parts refer to each other (a reference cycle,
-a client table with identities but no tenant column); ``datamap_checks.validate_against`` checks
-it against a live database (unknown tables or columns). Errors name the file, table and column.
-The account-level sections (controller, tenants, integrations, accounts) are modelled in
+The format, every key and every erase action is documented in ``docs/datamap.md``;
+``dsr/democrm/inextcrm.datamap.yaml`` is a complete, commented example. This module models the
+file (pydantic, unknown keys are errors) and ``load_datamap`` checks that its parts refer to each
+other (a reference cycle, a client table with identities but no tenant column).
+``datamap_checks.validate_against`` checks it against a live database (tables, columns, keys,
+erase actions, kept rows under deleted ones) and ``datamap_indexes`` asks the planner whether
+each lookup uses an index. Errors name the file, table and column. The account-level sections
+(controller, policy, regions, tenants, integrations, accounts) are modelled in
 ``datamap_accounts``.
 """
 
@@ -67,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from connectors.base import EMAIL, NAME, PHONE
 from connectors.datamap_accounts import (
@@ -75,8 +26,11 @@ from connectors.datamap_accounts import (
     AccountTable,
     Controller,
     IntegrationTable,
+    Policy,
+    Region,
     Strict,
     TenantTable,
+    check_country,
 )
 
 
@@ -183,7 +137,9 @@ class TableMap(Strict):
     description: str = ""
     controller: Literal["client", "inextcrm"]
     tenant_column: str | None = None
-    primary_key: str = "id"
+    # One column, or a list for a composite key; checked against the live schema's primary key
+    # and unique constraints (``datamap_checks``), because erasure deletes by it.
+    primary_key: str | tuple[str, ...] = "id"
     purpose: str = ""
     legal_basis: str = ""
     retention: str = ""
@@ -201,10 +157,32 @@ class TableMap(Strict):
     # When a row came to be (a date or timestamp column): lets a breach window be applied without
     # code knowing column names. A table without one counts all its rows as present in any window.
     recorded_at: str | None = None
+    # The country a phone number written without a country code is read in: a fixed ISO code
+    # for the whole table, or a column holding each row's country (which wins where it is set).
+    phone_country: str | None = None
+    phone_country_column: str | None = None
+
+    @field_validator("primary_key")
+    @classmethod
+    def _key_not_empty(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        columns = (value,) if isinstance(value, str) else value
+        if not columns or len(set(columns)) != len(columns) or not all(columns):
+            raise ValueError("primary_key must name one column or a list of distinct columns")
+        return value
+
+    @field_validator("phone_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return check_country(value)
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.primary_key,) if isinstance(self.primary_key, str) else self.primary_key
 
     def columns_used(self) -> Iterable[tuple[str, str]]:
         """(column, why) for every column the map names in this table."""
-        yield self.primary_key, "primary_key"
+        for col in self.key_columns:
+            yield col, "primary_key"
         if self.tenant_column:
             yield self.tenant_column, "tenant_column"
         for ident in self.identities:
@@ -228,19 +206,34 @@ class TableMap(Strict):
             yield self.minors.parental_consent, "minors.parental_consent"
         if self.recorded_at:
             yield self.recorded_at, "recorded_at"
+        if self.phone_country_column:
+            yield self.phone_country_column, "phone_country_column"
 
 
 class DataMap(Strict):
     name: str
     description: str = ""
     controller: Controller
+    policy: Policy = Field(default_factory=Policy)
     rights: tuple[str, ...] = ()
-    regions: dict[str, str] = Field(default_factory=dict)
+    regions: dict[str, Region] = Field(default_factory=dict)
     tenants: TenantTable | None = None
     integrations: IntegrationTable | None = None
     accounts: Accounts | None = None
     tables: dict[str, TableMap]
     source_path: str = ""
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _region_shorthand(cls, value: object) -> object:
+        # ``us: United States`` is shorthand for ``us: {name: United States}``.
+        if isinstance(value, dict):
+            return {k: {"name": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    def region_name(self, region: str) -> str:
+        spec = self.regions.get(region)
+        return spec.name if spec else region
 
     def identity_kinds(self) -> set[str]:
         return {i.kind for t in self.tables.values() for i in t.identities}

@@ -3,7 +3,8 @@ connected services and closable accounts are recorded. ``connectors.datamap`` do
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class Strict(BaseModel):
@@ -12,11 +13,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_country(value: str | None) -> str | None:
+    """An ISO 3166 country code phone numbers can be read in (``NL``), or None."""
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not an ISO country code phone numbers can be read in")
+    return code
+
+
 class Controller(Strict):
     name: str
     contact: str
     dpo: str = ""
     complaint: str = ""
+    # What the person knows the service as ("iNextCRM"); the summary says "the service" without.
+    service: str = ""
+
+
+class Policy(Strict):
+    """The operator's privacy policy, as the person's summary cites it (never wording in code).
+
+    Each reference is the text after the policy's name, such as ``sections 2.2 and 15``; a
+    reference left out is simply not cited.
+    """
+
+    name: str = "our privacy policy"
+    url: str = ""
+    client_data: str = ""  # where the policy says the operator is only the Client's processor
+    backups: str = ""  # where it says how long backups are kept
+    transfers: str = ""  # where it says where data is stored and how transfers are protected
+    backup_retention: str = ""  # how long backups are kept, in words ("one month")
+
+
+class Region(Strict):
+    """A hosting region: its display name, and the country its phone numbers are read in."""
+
+    name: str
+    phone_country: str | None = None
+
+    @field_validator("phone_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return check_country(value)
 
 
 class TenantTable(Strict):
@@ -28,6 +68,9 @@ class TenantTable(Strict):
     # What a breach notice to the Client needs: its name and whom to write to.
     name_column: str | None = None
     contact_column: str | None = None
+    # Each Client's country (ISO code): phone numbers in its tenant's rows written without a
+    # country code are read there, unless the table or the row says otherwise.
+    phone_country_column: str | None = None
 
 
 class IntegrationTable(Strict):

@@ -79,7 +79,7 @@ class DropboxConnector:
     # -- protocol ----------------------------------------------------------------------------
 
     def find(self, identities: set[Identity]) -> Findings:
-        matcher, queries = _prepare(identities)
+        matcher, queries = _prepare(identities, self.account.phone_country)
         findings = Findings(SYSTEM, self.account.region, subject="",
                             searched_tables=["files", "folders"])  # fmt: skip
         if not matcher:
@@ -181,7 +181,9 @@ class DropboxConnector:
         return False
 
 
-def _prepare(identities: Iterable[Identity]) -> tuple[MentionMatcher, list[str]]:
+def _prepare(
+    identities: Iterable[Identity], phone_country: str
+) -> tuple[MentionMatcher, list[str]]:
     """The matcher and the search queries: e-mails (normalised) and full names (≥ 2 words)."""
     usable = set()
     for ident in identities:
@@ -192,7 +194,7 @@ def _prepare(identities: Iterable[Identity]) -> tuple[MentionMatcher, list[str]]
     queries = sorted(i.value for i in usable if i.kind == EMAIL)
     # A lone first name would match half the Client's files: names are searched in full only.
     queries += sorted(i.value for i in usable if i.kind == NAME and len(name_tokens(i.value)) > 1)
-    return MentionMatcher(usable), queries
+    return MentionMatcher(usable, phone_country), queries
 
 
 def _decode(content: bytes) -> str:

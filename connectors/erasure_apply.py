@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -24,7 +24,7 @@ from connectors.base import Identity
 from connectors.crm_sql import CrmSqlConnector
 from connectors.erasure_plan import ColumnRules, ErasurePlan, TablePlan
 from connectors.identities import MentionMatcher
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_clause, key_columns, row_key
 
 # Called after each step inside the transaction with the step's name; tests use it to inject
 # faults (kill the connection, raise) at a known point.
@@ -64,7 +64,8 @@ class Stage:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction; on SQLite taken with the write lock, and secure_delete on."""
+    """One write transaction; on SQLite taken with the write lock, secure_delete and foreign
+    keys on."""
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             yield conn
@@ -73,6 +74,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         # The driver's own implicit BEGIN would only start at the first write, after our reads.
         conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        # As PostgreSQL does: a delete the schema's foreign keys forbid fails (nothing changes),
+        # and ON DELETE SET NULL clears a kept row's pointer instead of leaving it dangling.
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -139,16 +143,19 @@ class Applier:
 
     def _rewrite(self, conn: Connection, tp: TablePlan, matcher: MentionMatcher) -> int:
         table = self.connector.table(tp.table)
+        tmap = self.datamap.tables[tp.table]
         rules = self.rules(tp.table)
-        pk = table.c[self.datamap.tables[tp.table].primary_key]
-        columns = [table.c[c] for c in tp.columns if c != pk.name]
+        keys = key_columns(table, tmap)
+        wanted = dict.fromkeys(
+            [*tmap.key_columns, *tp.columns, *self.connector.countries.row_columns(tp.table)]
+        )
         if all(action == "keep" for action in tp.columns.values()):
             return 0  # nothing in these rows is erased: no need to read them
         changed = 0
         for chunk in _chunks(tp.pks, self.connector.chunk_size):
             query = (
-                select(pk, *columns)
-                .where(pk.in_([typed_value(pk, v) for v in chunk]))
+                select(*(table.c[c] for c in wanted))
+                .where(key_clause(table, tmap, chunk))
                 .with_for_update()
             )
             batches: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -157,28 +164,35 @@ class Applier:
                 if new:
                     cols = tuple(sorted(new))
                     params = {f"_erase_v{i}": new[c] for i, c in enumerate(cols)}
-                    batches[cols].append({"_erase_pk": row[pk.name], **params})
+                    params |= {f"_erase_k{i}": row[k.name] for i, k in enumerate(keys)}
+                    batches[cols].append(params)
             for cols, params_list in batches.items():
                 values = {
                     c: bindparam(f"_erase_v{i}", type_=table.c[c].type) for i, c in enumerate(cols)
                 }
-                where = pk == bindparam("_erase_pk", type_=pk.type)
+                where = and_(
+                    *(k == bindparam(f"_erase_k{i}", type_=k.type) for i, k in enumerate(keys))
+                )
                 stmt = update(table).where(where).values(values)
                 conn.execute(stmt, params_list)
                 changed += len(params_list)
         return changed
 
     def _delete(self, conn: Connection, name: str, owners: Mapping[str, str]) -> Counter[str]:
-        """Delete rows by primary key; subject -> rows deleted (a row shared counts once)."""
+        """Delete rows by their key; subject -> rows deleted (a row shared counts once)."""
         table = self.connector.table(name)
-        pk = table.c[self.datamap.tables[name].primary_key]
+        tmap = self.datamap.tables[name]
+        keys = key_columns(table, tmap)
         deleted: Counter[str] = Counter()
         for chunk in _chunks(list(owners), self.connector.chunk_size):
-            where = pk.in_([typed_value(pk, v) for v in chunk])
+            where = key_clause(table, tmap, chunk)
             # Read first: rowcount alone could not say whose rows were still there.
-            present = conn.execute(select(pk).where(where).with_for_update()).scalars().all()
-            conn.execute(delete(table).where(where))
-            deleted.update(owners[str(v)] for v in present)
+            present = conn.execute(select(*keys).where(where).with_for_update()).mappings().all()
+            result = conn.execute(delete(table).where(where))
+            if result.rowcount is not None and result.rowcount > len(present):
+                # Never: the key is unique (checked against the schema). Refuse to commit.
+                raise RuntimeError(f"deleting from {name} removed more rows than were planned")
+            deleted.update(owners[row_key(tmap, row)] for row in present)
         return deleted
 
     def delete_order(self, tables: set[str]) -> list[str]:

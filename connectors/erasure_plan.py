@@ -20,7 +20,9 @@ from sqlalchemy import String, Table
 
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow
 from connectors.datamap import DataMap, DataMapError, TableMap
+from connectors.datamap_checks import column_action_problem
 from connectors.identities import MentionMatcher, harvest_identity
+from connectors.phone_countries import PhoneCountries
 
 Action = Literal["delete", "anonymise", "keep", "redact"]
 Hasher = Callable[[str, str], str]
@@ -75,6 +77,8 @@ class Replacements:
     placeholder: str
     redaction: str
     default_phone_region: str = "US"
+    # Per-row reading country of phones (connectors.phone_countries); the default without one.
+    countries: PhoneCountries | None = None
 
 
 class ColumnRules:
@@ -109,23 +113,19 @@ class ColumnRules:
         return {col: "redact" for col in self.tmap.free_text}
 
     def _check(self, where: str) -> None:
-        """Refuse, before anything changes, an action the column cannot hold."""
+        """Refuse, before anything changes, an action the column cannot hold (the data map's
+        load check made the same test with the default placeholder)."""
         for col, action in self.actions.items():
             if col not in self.table.c:
                 raise DataMapError(f"{where}: table {self.name!r} has no column {col!r}")
             column = self.table.c[col]
-            is_text = col in self.text
-            length = getattr(column.type, "length", None) if is_text else None
-            becomes_null = action == "null" or (action == "placeholder" and not is_text)
-            problem = ""
-            if action == "hash" and not is_text:
-                problem = "'hash' needs a text column"
-            elif becomes_null and not column.nullable:
-                problem = f"'{action}' would set NULL, but the column is NOT NULL"
-            elif action == "placeholder" and length and len(self.repl.placeholder) > length:
-                problem = f"the placeholder is longer than the column ({length})"
-            elif action == "hash" and length and self._hash_len > length:
-                problem = f"a hash ({self._hash_len} characters) is longer than the column"
+            problem = column_action_problem(
+                action,
+                column.type,
+                bool(column.nullable),
+                placeholder=self.repl.placeholder,
+                hash_length=self._hash_len,
+            )
             if problem:
                 raise DataMapError(f"{where}: table {self.name!r}, column {col!r}: {problem}")
 
@@ -136,14 +136,21 @@ class ColumnRules:
             return False
         return not self._hash_hex or all(ch in hexdigits for ch in value)
 
-    def redact(self, text: str, matcher: MentionMatcher) -> str:
+    def country(self, row: Mapping[str, Any]) -> str:
+        """Where the row's phone numbers without a country code are read."""
+        countries = self.repl.countries
+        return countries.for_row(self.name, row) if countries else self.repl.default_phone_region
+
+    def redact(self, text: str, matcher: MentionMatcher, country: str | None = None) -> str:
         out = text
         # From the end, so earlier spans keep their offsets.
-        for _, start, end in reversed(matcher.find(text)):
+        for _, start, end in reversed(matcher.find(text, country)):
             out = out[:start] + self.repl.redaction + out[end:]
         return out
 
-    def _erased(self, col: str, action: str, value: Any, matcher: MentionMatcher) -> Any:
+    def _erased(
+        self, col: str, action: str, value: Any, matcher: MentionMatcher, country: str
+    ) -> Any:
         if value is None or action == "keep":
             return value
         if action == "null":
@@ -154,10 +161,10 @@ class ColumnRules:
             if self.looks_hashed(value):
                 return value  # hashed by an earlier run: hashing again would break joins
             kind = self.kinds.get(col, col)
-            ident = harvest_identity(kind, value, self.repl.default_phone_region)
+            ident = harvest_identity(kind, value, country)
             return self.repl.hasher(kind, ident.value if ident else str(value))
         if action == "redact":
-            return self.redact(value, matcher) if isinstance(value, str) else value
+            return self.redact(value, matcher, country) if isinstance(value, str) else value
         raise ValueError(f"unknown erase action {action!r}")
 
     def changes(
@@ -165,28 +172,34 @@ class ColumnRules:
     ) -> dict[str, Any]:
         """column -> new value, for the columns whose value erasure changes."""
         out = {}
+        country = self.country(row)
         for col, action in columns.items():
-            new = self._erased(col, action, row[col], matcher)
+            new = self._erased(col, action, row[col], matcher, country)
             if new != row[col]:
                 out[col] = new
         return out
 
     def leftovers(self, row: Mapping[str, Any], matcher: MentionMatcher) -> list[str]:
         """Columns of a row that stays which still hold what erasure should have removed."""
-        left = [c for c, a in self.actions.items() if self._unerased(c, a, row.get(c), matcher)]
+        country = self.country(row)
+        left = [
+            c for c, a in self.actions.items() if self._unerased(c, a, row.get(c), matcher, country)
+        ]
         for col, kind in self.strong.items():
             value = row.get(col)
-            ident = harvest_identity(kind, value, self.repl.default_phone_region)
+            ident = harvest_identity(kind, value, country)
             if ident is not None and col not in left and not self.looks_hashed(value):
                 left.append(col)
         return sorted(left)
 
-    def _unerased(self, col: str, action: str, value: Any, matcher: MentionMatcher) -> bool:
+    def _unerased(
+        self, col: str, action: str, value: Any, matcher: MentionMatcher, country: str
+    ) -> bool:
         if value is None or action == "keep":
             return False
         if action == "hash":
             return not self.looks_hashed(value)
-        return self._erased(col, action, value, matcher) != value
+        return self._erased(col, action, value, matcher, country) != value
 
 
 # -- retention -----------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class GoogleConnector:
 
     def find(self, identities: set[Identity], *, subject: str = "subject") -> Findings:
         """Everything the account holds about the person, file content included."""
-        match = SubjectMatcher.of(identities)
+        match = SubjectMatcher.of(identities, self.account.phone_country)
         findings = Findings(
             system=self.system,
             region=self.account.region,
@@ -93,7 +93,7 @@ class GoogleConnector:
     def erase(self, findings: Findings, identities: set[Identity]) -> ServiceErasure:
         if findings.system != self.system or findings.region != self.account.region:
             raise ValueError(f"findings are not {self.account.label}'s")
-        match = SubjectMatcher.of(identities)
+        match = SubjectMatcher.of(identities, self.account.phone_country)
         by_kind: dict[str, list[str]] = defaultdict(list)
         for row in findings.rows:
             by_kind[row.ref.table].append(row.ref.pk)
@@ -127,7 +127,7 @@ class GoogleConnector:
     def verify(self, identities: set[Identity]) -> ServiceVerification:
         """Search again. ``ok`` covers what the API can erase; ``remaining`` lists every kind,
         other contacts included (they are pending with the processor until Google acts)."""
-        match = SubjectMatcher.of(identities)
+        match = SubjectMatcher.of(identities, self.account.phone_country)
         rows = self._search(match, content=False) if match else []
         counts = Counter(row.ref.table for row in rows)
         remaining = {kind: counts.get(kind, 0) for kind in KINDS}

@@ -2,8 +2,9 @@
 
 Google stores what the CRM (or a user) typed: ``Maria.Jensen@Example.org``, ``+1 (415) 555-0142``.
 Values are compared after normalisation, never as raw strings: e-mails through
-``normalise_email``, phones by their digits against ``phone_keys`` (every digit string the number
-can be written as once separators are removed).
+``normalise_email``, phones as E.164 numbers: a stored number without a country code is read in
+the Client's country (``ServiceAccount.phone_country``), so a national number is never taken for
+the same digits in another country. ``phone_keys`` only narrows which values are parsed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 from connectors.base import EMAIL, PHONE, Identity
 from connectors.identities import harvest_identity, phone_keys
 
-_MIN_PHONE_DIGITS = 6  # a shorter digit run is an extension or a code, not a number
+_MIN_PHONE_DIGITS = 6
+_EXTENSION = re.compile(
+    r"ext|x|#|;|,", re.IGNORECASE
+)  # a shorter digit run is an extension or a code, not a number
 
 
 @dataclass(frozen=True)
@@ -25,13 +29,14 @@ class SubjectMatcher:
     emails: frozenset[str]  # normalised e-mails
     phones: frozenset[str]  # E.164
     phone_digits: frozenset[str]  # every digit string one of the phones may be stored as
+    country: str = "US"  # where a number without a country code is read
 
     @classmethod
-    def of(cls, identities: Iterable[Identity]) -> SubjectMatcher:
+    def of(cls, identities: Iterable[Identity], country: str = "US") -> SubjectMatcher:
         emails = {i.value for i in identities if i.kind == EMAIL}
         phones = {i.value for i in identities if i.kind == PHONE}
         digits = {key for p in phones for key in phone_keys(p)}
-        return cls(frozenset(emails), frozenset(phones), frozenset(digits))
+        return cls(frozenset(emails), frozenset(phones), frozenset(digits), country)
 
     def __bool__(self) -> bool:
         return bool(self.emails or self.phones)
@@ -45,8 +50,12 @@ class SubjectMatcher:
     def phone(self, raw: Any) -> bool:
         if not isinstance(raw, str):
             return False
-        digits = re.sub(r"\D", "", raw)
-        return len(digits) >= _MIN_PHONE_DIGITS and digits in self.phone_digits
+        # The number's own digits: an extension ("x12", ";ext=12") is not part of them.
+        digits = re.sub(r"\D", "", _EXTENSION.split(raw, maxsplit=1)[0])
+        if len(digits) < _MIN_PHONE_DIGITS or digits not in self.phone_digits:
+            return False
+        found = harvest_identity(PHONE, raw, self.country)
+        return found is not None and found.value in self.phones
 
     def person(self, person: dict[str, Any]) -> str | None:
         """ "email" or "phone" if a People resource holds one of the identities, else None."""

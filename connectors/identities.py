@@ -1,36 +1,94 @@
 """Identities: validate what support typed, normalise what the databases hold, and say how to match.
 
-Two spellings of one identity must meet: ``Maria.Jensen@Example.org `` and
-``maria.jensen@example.org`` are one e-mail; ``+1 (415) 555-0142``, ``415.555.0142`` and
-``+14155550142`` are one phone. Matching in SQL uses an expression on the column (``lower(trim())``
-for e-mail, separators removed for phones) that an expression index can serve; matching in free text
-uses ``MentionMatcher``.
+Two spellings of one identity must meet, and two different identities must never:
+
+* an e-mail is one address whatever its case (``JÖRG.MÜLLER@EXAMPLE.DE`` is
+  ``jörg.müller@example.de``, Unicode capitals included), Unicode normal form, or the form of an
+  internationalised domain (``müller.de`` is ``xn--mller-kva.de``); a plus-tag or a longer
+  address containing it is another address;
+* a phone is one number when both are the same E.164 number. A stored number without a country
+  code is read in the country its row belongs to (``connectors.phone_countries``): ``(212)
+  298-7664`` in a US row is +1 212 298 7664 and never the German +49 212 2987664.
+
+Matching in SQL is therefore two steps. The database narrows with an indexable expression
+(``connectors.match_sql.match_expression``) compared with ``match_values``: every form the
+identity may take once that expression has been applied (a bare national number, both cases of a
+non-ASCII letter), a superset. Then every candidate's stored value is normalised here and kept
+only if it is the identity searched for (``same_identity``). The SQL side can be generous; the
+decision is never a digit-string or byte comparison.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
 
+import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, literal
-from sqlalchemy.sql import ColumnElement
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
 
 MAX_IDENTITY_LENGTH = 254
-_PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "+", "/")
+# Past this many spellings an address cannot be looked up case-insensitively through an index on
+# a database whose lower() folds ASCII only (each non-ASCII letter doubles them).
+MAX_EMAIL_KEYS = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_OK = re.compile(r"^[^\W\d_]+(?:[ '’.\-][^\W\d_]+)*\.?$")
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*")
-_EMAIL_IN_TEXT = re.compile(r"[\w.+'\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_WORD = re.compile(r"[\w\u0300-\u036f]+(?:['’\-][\w\u0300-\u036f]+)*")
+# Combining marks are listed so an address written in decomposed form (NFD) is one token.
+_EMAIL_IN_TEXT = re.compile(
+    r"[\w\u0300-\u036f.+'\-]+@[\w\u0300-\u036f\-]+(?:\.[\w\u0300-\u036f\-]+)+"
+)
 _PHONE_IN_TEXT = re.compile(r"(?:\+|\b)\d[\d ().\-/]{5,}\d\b")
+_ASCII_RUN = re.compile(r"[\x20-\x7e]+")
+_MIN_PREFILTER = 3
+# International call prefixes a stored number may start with besides "+": most of the world,
+# North America, Australia. Candidates only: the row's country decides what the digits mean.
+_IDD_KEYS = ("00", "011", "0011")
 
 
 class InvalidIdentity(ValueError):
     """An identity that cannot be used; the message says which kind and why, never the value."""
+
+
+# -- e-mail ------------------------------------------------------------------------------------
+
+
+def _unicode_domain(domain: str) -> str:
+    domain = unicodedata.normalize("NFC", domain).lower().rstrip(".")
+    if "xn--" in domain:
+        try:
+            domain = idna.decode(domain)
+        except (idna.IDNAError, UnicodeError):
+            return domain  # not valid punycode: compared as written
+    return unicodedata.normalize("NFC", domain).lower()
+
+
+def _ascii_domain(domain: str) -> str | None:
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return None
+
+
+def canonical_email(raw: object) -> str | None:
+    """The comparison form of an address as stored: NFC, lower-case, the domain in Unicode.
+
+    Lenient on purpose (no syntax policing): a stored value is compared, never accepted as new
+    input, and two values with the same canonical form are the same mailbox.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = unicodedata.normalize("NFC", raw.strip())
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain:
+        return None
+    return f"{local.lower()}@{_unicode_domain(domain)}"
 
 
 def normalise_email(raw: str) -> str:
@@ -46,23 +104,104 @@ def normalise_email(raw: str) -> str:
         raise InvalidIdentity(f"e-mail is not a valid address: {exc}") from None
     # Mailbox names are case-insensitive at every provider our Clients use; the RFC allows
     # otherwise, but a lower-case match is what finds the person's rows.
-    return result.normalized.lower()
+    canonical = canonical_email(result.normalized)
+    assert canonical is not None  # a validated address has a local part and a domain
+    return canonical
+
+
+def _case_variants(text: str, limit: int) -> set[str]:
+    """Every spelling of ``text`` with each non-ASCII letter in lower or upper case."""
+    options: list[tuple[str, ...]] = []
+    count = 1
+    for ch in text:
+        upper = ch.upper()
+        if not ch.isascii() and len(upper) == 1 and upper != ch and upper.lower() == ch:
+            options.append((ch, upper))
+            count *= 2
+            if count > limit:
+                raise InvalidIdentity(
+                    "e-mail has too many non-ASCII letters to be searched case-insensitively "
+                    "through an index on this database"
+                )
+        else:
+            options.append((ch,))
+    return {"".join(p) for p in itertools.product(*options)}
+
+
+def email_keys(value: str, *, folds_unicode: bool = False) -> set[str]:
+    """What ``lower(trim(column))`` may return for a stored spelling of the address ``value``.
+
+    ``folds_unicode`` says the database's lower() folds every capital (PostgreSQL with a Unicode
+    ctype); otherwise (SQLite, PostgreSQL in the C locale) it folds ASCII only and a stored
+    ``JÖRG@…`` comes back as ``jÖrg@…``, so both cases of each non-ASCII letter are candidates.
+    Decomposed (NFD) spellings and the punycode form of the domain are candidates too.
+    """
+    local, _, domain = value.rpartition("@")
+    locals_ = {local} if folds_unicode else _case_variants(local, MAX_EMAIL_KEYS)
+    domains = {domain} if folds_unicode else _case_variants(domain, MAX_EMAIL_KEYS)
+    if (ascii_domain := _ascii_domain(domain)) is not None:
+        domains.add(ascii_domain)
+    keys = {f"{lp}@{d}" for lp in locals_ for d in domains}
+    keys |= {unicodedata.normalize("NFD", k) for k in keys}
+    if len(keys) > MAX_EMAIL_KEYS:
+        raise InvalidIdentity(
+            "e-mail has too many non-ASCII letters to be searched case-insensitively through an "
+            "index on this database"
+        )
+    return keys
+
+
+# -- phone -------------------------------------------------------------------------------------
+
+
+def _parse_phone(text: str, country: str | None) -> phonenumbers.PhoneNumber:
+    number = phonenumbers.parse(text, country, keep_raw_input=True)
+    if (
+        text.startswith("00")
+        and number.country_code_source != phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD
+    ):
+        # "0049 30 …" where 00 is not the country's own international prefix (North America
+        # dials 011): still the international form most of the world writes.
+        number = phonenumbers.parse("+" + text[2:], None)
+    return number
 
 
 def normalise_phone(raw: str, default_region: str = "US") -> str:
+    """E.164 of a number; one written without a country code is read in ``default_region``."""
     text = (raw or "").strip()
     if not text:
         raise InvalidIdentity("phone is empty")
-    if text.startswith("00"):
-        # "0049 30 …": the international prefix of most of the world, not of the default region.
-        text = "+" + text[2:]
+    if len(text) > 64 or _CONTROL.search(text):
+        raise InvalidIdentity("phone is too long or contains control characters")
     try:
-        number = phonenumbers.parse(text, default_region)
+        number = _parse_phone(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidIdentity(f"phone is not a number: {exc}") from None
     if not phonenumbers.is_possible_number(number):
         raise InvalidIdentity("phone is not a possible number for its country")
+    # The extension is dropped: "+1 415 555 0142 ext. 7" reaches the same line.
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_keys(e164: str) -> set[str]:
+    """Digit strings a stored spelling of the number may reduce to once separators are removed.
+
+    Candidates for the SQL lookup only: the bare national number is among them, and it is a
+    different number in every other country, so a candidate row is kept only when its value,
+    read in its row's country, is this E.164 number.
+    """
+    number = phonenumbers.parse(e164, None)
+    national = phonenumbers.national_significant_number(number)
+    country = str(number.country_code)
+    keys = {country + national, national} | {idd + country + national for idd in _IDD_KEYS}
+    region = phonenumbers.region_code_for_number(number)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    if metadata is not None and metadata.national_prefix:
+        keys.add(metadata.national_prefix + national)
+    return keys
+
+
+# -- names and opaque ids ----------------------------------------------------------------------
 
 
 def normalise_name(raw: str) -> str:
@@ -104,43 +243,38 @@ def harvest_identity(kind: str, raw: object, default_region: str = "US") -> Iden
         return None
 
 
-def phone_keys(e164: str) -> set[str]:
-    """Digit strings under which a phone number may be stored once separators are removed."""
-    number = phonenumbers.parse(e164, None)
-    national = phonenumbers.national_significant_number(number)
-    country = str(number.country_code)
-    keys = {country + national, "00" + country + national, national}
-    region = phonenumbers.region_code_for_number(number)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
-    if metadata is not None and metadata.national_prefix:
-        keys.add(metadata.national_prefix + national)
-    return keys
+def same_identity(identity: Identity, stored: object, country: str) -> bool:
+    """Whether a stored value (read in ``country`` if it is a phone) is ``identity``."""
+    if identity.kind == EMAIL:
+        if canonical_email(stored) == identity.value:
+            return True
+        found = harvest_identity(EMAIL, stored)
+        return found is not None and found.value == identity.value
+    if identity.kind == PHONE:
+        found = harvest_identity(PHONE, stored, country)
+        return found is not None and found.value == identity.value
+    return True  # opaque ids: the database compared them exactly
 
 
-def match_expression(kind: str, column: ColumnElement) -> ColumnElement:
-    """The SQL expression a column is compared through; expression indexes use the same one."""
-    if kind == EMAIL:
-        return func.lower(func.trim(column))
-    if kind == PHONE:
-        expr = column
-        for sep in _PHONE_SEPARATORS:
-            # Rendered inline, not bound: SQLite uses an expression index only on identical text.
-            expr = func.replace(
-                expr, literal(sep, literal_execute=True), literal("", literal_execute=True)
-            )
-        return expr
-    return column
-
-
-def match_values(identity: Identity) -> set[str]:
-    """The values ``match_expression`` of a column must equal for the row to be the person's."""
+def match_values(identity: Identity, *, folds_unicode: bool = False) -> set[str]:
+    """The values ``match_expression`` of a column is compared with to find ``identity``."""
     if identity.kind == PHONE:
         return phone_keys(identity.value)
+    if identity.kind == EMAIL:
+        return email_keys(identity.value, folds_unicode=folds_unicode)
     return {identity.value}
+
+
+# -- free text ---------------------------------------------------------------------------------
 
 
 def name_tokens(text: str) -> tuple[str, ...]:
     return tuple(m.group(0).casefold() for m in _WORD.finditer(text))
+
+
+def _longest_ascii_run(text: str) -> str:
+    runs = _ASCII_RUN.findall(text)
+    return max(runs, key=len) if runs else ""
 
 
 class MentionMatcher:
@@ -148,18 +282,22 @@ class MentionMatcher:
 
     Every candidate in the text (an e-mail-shaped token, a phone-shaped digit run, a run of words)
     is normalised and looked up in a set, so the cost does not grow with the number of identities.
+    A phone-shaped run is read in the country of the row the text belongs to (``find``'s
+    ``country``), so a national number mentioned in a US note is a US number.
     """
 
-    def __init__(self, identities: Iterable[Identity]) -> None:
+    def __init__(self, identities: Iterable[Identity], default_country: str = "US") -> None:
+        self.default_country = default_country
         self.emails: dict[str, Identity] = {}
-        self.phones: dict[str, Identity] = {}
+        self.phones: dict[str, Identity] = {}  # E.164 -> identity
+        self.phone_digits: set[str] = set()  # candidate digit strings, before the E.164 check
         self.names: dict[tuple[str, ...], Identity] = {}
         for ident in identities:
             if ident.kind == EMAIL:
                 self.emails[ident.value] = ident
             elif ident.kind == PHONE:
-                for key in phone_keys(ident.value):
-                    self.phones[key] = ident
+                self.phones[ident.value] = ident
+                self.phone_digits |= phone_keys(ident.value)
             elif ident.kind == NAME:
                 tokens = name_tokens(ident.value)
                 if len(tokens) >= 2:  # a lone first name would match half the notes
@@ -169,7 +307,13 @@ class MentionMatcher:
     def __bool__(self) -> bool:
         return bool(self.emails or self.phones or self.names)
 
-    def find(self, text: str) -> list[tuple[Identity, int, int]]:
+    def _phone_at(self, written: str, country: str) -> Identity | None:
+        if re.sub(r"\D", "", written) not in self.phone_digits:
+            return None
+        found = harvest_identity(PHONE, written, country)
+        return self.phones.get(found.value) if found else None
+
+    def find(self, text: str, country: str | None = None) -> list[tuple[Identity, int, int]]:
         """Every (identity, start, end) mentioned in ``text``, in order of position."""
         if not text:
             return []
@@ -178,17 +322,18 @@ class MentionMatcher:
         if "@" in text:
             for m in _EMAIL_IN_TEXT.finditer(text):
                 address_spans.append((m.start(), m.end()))
-                ident = self.emails.get(m.group(0).strip(".").lower())
+                written = m.group(0).rstrip(".")
+                ident = self.emails.get(canonical_email(written.lstrip(".")) or "")
                 if ident:
-                    hits.append((ident, m.start(), m.start() + len(m.group(0).rstrip("."))))
+                    hits.append((ident, m.start(), m.start() + len(written)))
         if self.phones:
             for m in _PHONE_IN_TEXT.finditer(text):
-                ident = self.phones.get(re.sub(r"\D", "", m.group(0)))
+                ident = self._phone_at(m.group(0), country or self.default_country)
                 if ident:
                     hits.append((ident, m.start(), m.end()))
         if self.names:
             words = list(_WORD.finditer(text))
-            folded = [w.group(0).casefold() for w in words]
+            folded = [unicodedata.normalize("NFC", w.group(0)).casefold() for w in words]
             for n in self.name_lengths:
                 for i in range(len(words) - n + 1):
                     ident = self.names.get(tuple(folded[i : i + n]))
@@ -205,13 +350,23 @@ class MentionMatcher:
             kept.append(hit)
         return kept
 
-    def prefilter_terms(self) -> list[str]:
-        """Substrings a matching text must contain (case-insensitively), for a SQL pre-filter.
+    def prefilter_terms(self) -> list[str] | None:
+        """Substrings a matching text must contain (ASCII, case-insensitive), for a SQL pre-filter.
 
-        A phone is pre-filtered on its last four digits, which stay together in the formats our
-        Clients use; the final word is always ``find``.
+        ``None`` when some identity has no ASCII part long enough to filter on: then every text
+        must be read. Only ASCII is used because a database's case-insensitive LIKE may fold
+        ASCII only. An address is filtered on itself when it is ASCII, else on the longest ASCII
+        run of its local part (its domain may be written in punycode); a name on its longest
+        word, which stays whole however the words are spaced; a phone on its last four digits,
+        which stay together in the formats our Clients use. The final word is always ``find``.
         """
-        terms = set(self.emails)
-        terms.update(" ".join(tokens) for tokens in self.names)
-        terms.update(key[-4:] for key in self.phones)
+        terms: set[str] = set()
+        for email in self.emails:
+            term = email if email.isascii() else _longest_ascii_run(email.rpartition("@")[0])
+            terms.add(term)
+        for tokens in self.names:
+            terms.add(max((_longest_ascii_run(t) for t in tokens), key=len))
+        terms.update(key[-4:] for key in self.phone_digits)
+        if any(len(t) < _MIN_PREFILTER for t in terms):
+            return None
         return sorted(terms)

@@ -18,9 +18,10 @@ from sqlalchemy.sql import ColumnElement
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow, Identity, RowRef
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import AccountTable, DataMapError, TableMap
-from connectors.identities import harvest_identity, match_expression
+from connectors.identities import harvest_identity
+from connectors.match_sql import match_expression
 from connectors.retention_dates import as_date, due_on, is_due, latest_due_start
-from connectors.sql_helpers import pk_order, typed_value
+from connectors.sql_helpers import pk_order, row_key, typed_value
 
 ACCOUNT = "account"  # the identity kind of an account (dsr.ledger.records.ACCOUNT)
 STRONG = (EMAIL, PHONE, NAME)
@@ -104,7 +105,7 @@ def _columns_to_read(table: Table, tmap: TableMap) -> list[Column]:
     rows; a row that stays is read whole, because its columns are what erasure rewrites."""
     if _action(tmap) != "delete":
         return list(table.c)
-    wanted = {tmap.primary_key}
+    wanted = set(tmap.key_columns)
     wanted |= {i.column for i in tmap.identities if i.column and i.harvest and i.kind not in STRONG}
     return [c for c in table.c if c.name in wanted]
 
@@ -121,7 +122,7 @@ def _rows(
     query = select(*_columns_to_read(table, tmap)).where(where)
     for row in conn.execution_options(yield_per=5000).execute(query).mappings():
         data = dict(row)
-        yield FoundRow(RowRef(region, name, str(data[tmap.primary_key])), via, data)
+        yield FoundRow(RowRef(region, name, row_key(tmap, data)), via, data)
 
 
 def _harvest(tmap: TableMap, data: dict[str, Any], kinds: tuple[str, ...] | None) -> set[Identity]:

@@ -21,7 +21,7 @@ from connectors.erasure_verify import physical_cleanup
 from connectors.retention import PurgeContext, PurgeOutcome, first_line
 from connectors.retention_accounts import column, on_or_before
 from connectors.retention_dates import is_due, latest_due_start
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_clause, key_columns, row_key
 
 PURGE = "billing"
 AUDIT_EVENT = "retention_rows_expired"
@@ -39,13 +39,15 @@ def expired_rows(connector: CrmSqlConnector, today) -> dict[str, list[str]]:
                 continue
             table = connector.table(name)
             start = column(table, erasure.retain_from, f"{dm.source_path}: {name}.retain_from")
-            pk = table.c[tmap.primary_key]
+            keys = key_columns(table, tmap)
             bound = latest_due_start(today, erasure.retain_for or "")
-            query = select(pk, start).where(start.is_not(None), on_or_before(start, bound))
+            query = select(*keys, start.label("_retain_from")).where(
+                start.is_not(None), on_or_before(start, bound)
+            )
             pks = [
-                str(row[0])
-                for row in conn.execute(query.order_by(pk))
-                if is_due(row[1], erasure.retain_for or "", today)
+                row_key(tmap, row)
+                for row in conn.execute(query.order_by(*keys)).mappings()
+                if is_due(row["_retain_from"], erasure.retain_for or "", today)
             ]
             if pks:
                 out[name] = pks
@@ -99,9 +101,9 @@ def _delete_table(
     conn: Connection, connector: CrmSqlConnector, name: str, pks: Sequence[str]
 ) -> int:
     table = connector.table(name)
-    pk = table.c[connector.datamap.tables[name].primary_key]
+    tmap = connector.datamap.tables[name]
     n = 0
     for start in range(0, len(pks), connector.chunk_size):
-        where = pk.in_([typed_value(pk, v) for v in pks[start : start + connector.chunk_size]])
+        where = key_clause(table, tmap, pks[start : start + connector.chunk_size])
         n += conn.execute(delete(table).where(where)).rowcount
     return n

@@ -106,7 +106,7 @@ def _queue_one(
         # queues it. Counted, not queued, so the hold is visible in every report.
         outcome.add(account.region, spec.table, HELD_RESTRICTED, 1)
         return {**base, "status": HELD_RESTRICTED}
-    identities = _identities(tmap, row, connector.default_phone_region)
+    identities = _identities(tmap, row, connector.countries.for_row(spec.table, row))
     if not identities:
         if rules.leftovers(row, MentionMatcher(set())):
             raise ValueError(

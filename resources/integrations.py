@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from connectors.services import CredentialStore, ServiceAccount, ServiceConnector
-from connectors.sql_helpers import typed_value
+from connectors.sql_helpers import key_columns, row_key, typed_value
 from resources.crm import CrmDatabasesResource
 
 SERVICES = ("google", "dropbox", "gotomeeting")
@@ -42,24 +42,31 @@ class IntegrationsResource(ConfigurableResource):
             if spec is None or not clients:
                 continue
             table = connector.table(spec.table)
-            pk = table.c[connector.datamap.tables[spec.table].primary_key]
+            tmap = connector.datamap.tables[spec.table]
+            keys = key_columns(table, tmap)
             tenant = table.c[spec.tenant_column]
             query = (
-                select(pk, tenant, table.c[spec.account_column], table.c[spec.credential_column])
+                select(
+                    *keys,
+                    tenant.label("_tenant"),
+                    table.c[spec.account_column],
+                    table.c[spec.credential_column],
+                )
                 .where(table.c[spec.kind_column] == kind)
                 .where(tenant.in_([typed_value(tenant, c) for c in clients]))
-                .order_by(pk)
+                .order_by(*keys)
             )
             with connector.engine.connect() as conn:
-                for row in conn.execute(query):
+                for mapping in conn.execute(query).mappings():
                     found.append(
                         ServiceAccount(
-                            integration_id=str(row[0]),
-                            client_id=str(row[1]),
+                            integration_id=row_key(tmap, mapping),
+                            client_id=str(mapping["_tenant"]),
                             region=connector.region,
                             kind=kind,
-                            account=row[2],
-                            credential_ref=row[3],
+                            account=mapping[spec.account_column],
+                            credential_ref=mapping[spec.credential_column],
+                            phone_country=connector.countries.for_tenant(str(mapping["_tenant"])),
                         )
                     )
         return found

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from connectors.identities import match_expression
+from connectors.match_sql import match_expression
 
 # SQLite makes only an exact "INTEGER PRIMARY KEY" the rowid; BIGINT would add a second B-tree.
 ID = BigInteger().with_variant(Integer(), "sqlite")
