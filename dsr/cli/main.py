@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from dsr.cli import backups, breach, deadlines, demo, lift, requests, retention, verify
+from dsr.cli import backups, breach, datamap, deadlines, demo, lift, requests, retention, verify
 from dsr.settings import SettingsError
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ for name, command in (
     ("ui", demo.ui),
 ):
     app.command(name)(command)
+app.add_typer(datamap.app, name="datamap")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from dagster import (
 
 from connectors.base import Findings, Identity
 from connectors.crm_sql import CrmSqlConnector, Progress, resolve_across
+from connectors.datamap_indexes import unindexed_lookups
 from pipelines.partitions import request_partitions
 from pipelines.request_state import check_launchable, claim_or_fail, failing_request
 from resources.crm import CrmDatabasesResource
@@ -73,6 +74,7 @@ def subject_identities(
         connectors = crm.connectors()
         for connector in connectors:
             connector.validate()
+        scans = [label for c in connectors for label in unindexed_lookups(c)]
         resolved = resolve_across(
             connectors, {request_id: given}, scope=record.scope, client_id=record.client_id
         )[request_id]
@@ -86,6 +88,11 @@ def subject_identities(
         f"request {request_id}: {len(given)} identities given, {len(resolved)} resolved "
         f"across {len(connectors)} regions"
     )
+    if scans:
+        context.log.warning(
+            f"{len(scans)} lookup(s) read a whole table, no index serves them: {', '.join(scans)}"
+            " (`dsr datamap check` prints the CREATE INDEX statements)"
+        )
     return Output(
         ResolvedSubject(
             request_id, str(record.scope), record.client_id, frozenset(resolved), tenants
@@ -96,6 +103,7 @@ def subject_identities(
             "identities_resolved": _kinds(resolved),
             "regions": [c.region for c in connectors],
             "clients_reached": sum(len(t) for t in tenants.values()),
+            "lookups_without_index": scans,
         },
     )
 
