@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from connectors.base import Findings, FoundRow, Identity, Mention, RowRef
 from connectors.datamap import DataMap
+from connectors.datamap_accounts import Controller, Policy
 from dsr.bundle import BundleRequest, build_bundle, verify_bundle
 from dsr.bundle.manifest import safe_name, signature_envelope, write_zip
 from dsr.keys import KeyRing
@@ -35,7 +36,9 @@ DATAMAP = DataMap.model_validate(
             "contact": "info@iNextCRM.com",
             "dpo": "Data Protection Officer, info@iNextCRM.com",
             "complaint": "You may lodge a complaint with your data protection authority.",
+            "service": "iNextCRM",
         },
+        "policy": {"name": "our privacy policy", "client_data": "sections 2.2 and 15"},
         "rights": ["You can update your account settings yourself at any time."],
         "regions": {"us": "United States", "eu": "European Union (Netherlands)"},
         "tables": {
@@ -382,6 +385,21 @@ def test_client_data_summary_names_the_client_as_controller(keys: KeyRing, tmp_p
     assert "iNextCRM is only its" in html and "processor" in html
     assert "sections 2.2 and" in html
     assert "acme" in html
+
+
+def test_a_foreign_map_speaks_for_its_own_organisation(keys: KeyRing, tmp_path: Path) -> None:
+    shop = DATAMAP.model_copy(
+        update={
+            "controller": Controller(name="Example Shop B.V.", contact="privacy@shop.test"),
+            "policy": Policy(),
+        }
+    )
+    request = replace(REQUEST, scope="client_data", client_id="acme")
+    result = build_bundle(request, _findings(), {"crm": shop}, keys, tmp_path, generated_at=WHEN)
+    html = _entries(result.path)["summary.html"].decode("utf-8")
+    assert "iNextCRM" not in html and "section" not in html
+    assert "Example Shop B.V. is only its" in html
+    assert "privacy@shop.test" in html
 
 
 def test_same_input_gives_the_same_bytes(keys: KeyRing, tmp_path: Path) -> None:

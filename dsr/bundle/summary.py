@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from connectors.datamap import Controller, DataMap, TableMap
+from connectors.datamap_accounts import Policy
 from connectors.times import utc
 from dsr.bundle.manifest import text
 
@@ -147,6 +148,10 @@ class Overview:
     undescribed_services: list[str] = field(default_factory=list)
     controllers: list[Controller] = field(default_factory=list)
     extra_rights: list[str] = field(default_factory=list)
+    # The operator's own words from its data map: never wording of this code's author.
+    service: str = ""  # what the person knows the service as ("iNextCRM"), or ""
+    operator: str = "we"  # who acts as processor for Client Data
+    policy: Policy = field(default_factory=Policy)
 
 
 def _unique(items: Sequence[str]) -> tuple[str, ...]:
@@ -188,7 +193,7 @@ def system_views(
     seen_maps: list[DataMap] = []
     for sysx in systems:
         dm = datamaps.get(sysx.system)
-        region_name = (dm.regions.get(sysx.region) if dm else None) or sysx.region
+        region_name = dm.region_name(sysx.region) if dm else sysx.region
         tables = tuple(_table_view(t, dm.tables.get(t.table) if dm else None) for t in sysx.tables)
         views.append(SystemView(sysx, region_name, dm.name if dm else "", tables))
         if dm is not None and dm not in seen_maps:
@@ -205,6 +210,11 @@ def system_views(
     overview.undescribed_services = sorted(set(overview.undescribed_services))
     overview.controllers = list(dict.fromkeys(dm.controller for dm in seen_maps))
     overview.extra_rights = list(_unique([r for dm in seen_maps for r in dm.rights]))
+    if seen_maps:
+        first = seen_maps[0]
+        overview.service = first.controller.service
+        overview.operator = first.controller.service or first.controller.name
+        overview.policy = first.policy
     return views, overview
 
 
