@@ -28,6 +28,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             url=settings.ledger_url,
             keys_dir=str(settings.keys_dir),
             business_calendar=settings.business_calendar,
+            checkpoints_dir=str(settings.proofs_dir),
         ),
         "exports": ExportStoreResource(
             dirs={r: str(p) for r, p in settings.export_dirs.items()},

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from dsr.cli import backups, breach, datamap, deadlines, demo, lift, requests, retention, verify
+from dsr.ledger.guard import ChainBroken
 from dsr.settings import SettingsError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ for name, command in (
     ("deadlines", deadlines.deadlines),
     ("verify-bundle", verify.verify_bundle),
     ("verify-proof", verify.verify_proof),
+    ("verify-ledger", verify.verify_ledger),
     ("public-key", verify.public_key),
     ("backup", backups.backup),
     ("restore-backup", backups.restore_backup),
@@ -48,6 +50,10 @@ def main() -> None:
         Console(stderr=True, soft_wrap=True).print(
             f"[red]configuration error:[/] {exc}", highlight=False
         )
+        raise SystemExit(2) from None
+    except ChainBroken as exc:
+        # Nothing is appended to an audit log that does not verify (dsr.ledger.guard).
+        Console(stderr=True, soft_wrap=True).print(f"[red]refused:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
 
 

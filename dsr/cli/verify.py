@@ -144,3 +144,37 @@ def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> N
 def public_key() -> None:
     """Print the public key that verifies our bundles and proofs."""
     print(_our_public_key(), end="")
+
+
+def verify_ledger(as_json: JsonOpt = False) -> None:
+    """Check the whole ledger: the audit chain, its length against the signed checkpoints kept
+    outside it, every proof and certificate's entry, and every request's state against its
+    audit log. Exit 1 naming each problem (the first bad entry first)."""
+    from dsr.ledger.integrity import verify_ledger as check
+    from resources import build_resources
+
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    ledger = build_resources(settings)["ledger"].ledger()
+    report = check(ledger, settings.proofs_dir)
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "entries": report.entries,
+                "requests": report.requests,
+                "evidence_checked": report.evidence_checked,
+                "problems": report.problems,
+            }
+        )
+    elif report.ok:
+        console.print(
+            f"[green]ledger ok[/]: {report.entries} audit entries chain up to the latest signed "
+            f"checkpoint; {report.evidence_checked} proofs and certificates are in the chain; "
+            f"{report.requests} requests are in the state their audit log says"
+        )
+    else:
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -215,12 +215,19 @@ def _problem(row: Any, expected_seq: int, prev: str) -> str | None:
     return None
 
 
-def verify(conn: Connection) -> ChainReport:
-    """Recompute every hash and link, in order, and compare the end with the chain head."""
-    prev = GENESIS_HASH
-    count = 0
-    rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
-        select(audit_log).order_by(audit_log.c.seq)
+def verify(conn: Connection, after: tuple[int, str] | None = None) -> ChainReport:
+    """Recompute every hash and link, in order, and compare the end with the chain head.
+
+    ``after`` = (seq, entry_hash) of an entry already verified: only the entries after it are
+    walked (a process that verified the chain once checks what others appended since).
+    """
+    count, prev = after if after is not None else (0, GENESIS_HASH)
+    # Statement options: Connection.execution_options would change the caller's connection.
+    rows = conn.execute(
+        select(audit_log)
+        .where(audit_log.c.seq > count)
+        .order_by(audit_log.c.seq)
+        .execution_options(stream_results=True, yield_per=1000)
     )
     with rows:  # an early return must still close the server-side cursor
         for row in rows:
@@ -245,3 +252,21 @@ def verify(conn: Connection) -> ChainReport:
             "with another hash: entries were removed from the end, or the head was altered",
         )
     return ChainReport(ok=True, entries=count)
+
+
+def state_from_entries(entries: list[AuditEntry]) -> str | None:
+    """The state a request's own audit entries say it is in (None before it was registered)."""
+    state = None
+    for entry in entries:
+        if entry.event == "registered":
+            state = "received"
+        elif entry.event == "claimed":
+            state = "in_progress"
+        elif entry.event == "state_changed":
+            state = str(entry.details.get("to"))
+    return state
+
+
+def entry_at(conn: Connection, seq: int) -> AuditEntry | None:
+    row = conn.execute(select(audit_log).where(audit_log.c.seq == seq)).first()
+    return None if row is None else _entry(row)

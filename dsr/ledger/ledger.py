@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Collection, Container, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -22,8 +23,12 @@ from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
 from dsr.ledger.business_calendar import business_calendar
+from dsr.ledger.checkpoints import Checkpoints
 from dsr.ledger.dates import MAX_EXTENSION_MONTHS, business_due_date, due_date
+from dsr.ledger.guard import ChainGuard, check_state_matches_log
+from dsr.ledger.guard import head as _audit_head
 from dsr.ledger.migrate import widen_checks
+from dsr.ledger.queries import LedgerQueries
 from dsr.ledger.records import (
     OPEN_STATES,
     IdentitiesForgotten,
@@ -51,21 +56,32 @@ from dsr.ledger.schema import (
     requests,
     sqlite_checkpoint,
 )
+from dsr.ledger.work import WorkStore
 
 _SCHEMA_LOCK_KEY = 0x1D5A_1ED6  # pg advisory lock: concurrent create_schema calls take turns
 
 
-class Ledger:
+class Ledger(LedgerQueries):
     """One ledger database, safe to share between threads; call ``create_schema()`` first."""
 
-    def __init__(self, url: str, keys: KeyRing, holidays: Container[date] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        keys: KeyRing,
+        holidays: Container[date] | None = None,
+        checkpoints_dir: Path | None = None,
+    ) -> None:
         """``holidays``: the days an opt-out's business days skip besides weekends (default: the
-        US legal public holidays the policy's CAN-SPAM promise counts; ``business_calendar``)."""
+        US legal public holidays CAN-SPAM counts). ``checkpoints_dir``: where signed checkpoints
+        of the chain head are kept (the proof store; ``dsr.ledger.guard``)."""
         self._engine = make_engine(url)
         self._holidays = holidays
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._pg = self._engine.dialect.name == "postgresql"
         self._keys = keys
+        points = Checkpoints(checkpoints_dir, keys) if checkpoints_dir else None
+        self._guard = ChainGuard(points)
+        self.work = WorkStore(self._engine, keys)
 
     @property
     def engine(self) -> Engine:
@@ -88,7 +104,11 @@ class Ledger:
                     .where(audit_chain_head.c.id == 1)
                     .with_for_update()
                 )
+            before = self._guard.check(conn)
             yield conn
+            after = _audit_head(conn)
+        if after != before:
+            self._guard.committed(after, now().isoformat())
 
     def create_schema(self) -> None:
         with self._writer.begin() as conn:
@@ -204,11 +224,16 @@ class Ledger:
             raise IdentitiesForgotten(f"the identities of {request_id} were deleted")
         return json.loads(self._keys.decrypt(bytes(token)))
 
-    def claim(self, request_id: str) -> bool:
+    def claim(self, request_id: str, *, resume: bool = False) -> bool:
+        """Mark the request in progress for a run. ``resume``: the caller holds the request's
+        lease, so one left in progress by a run that died is taken up again."""
         with self._write() as conn:
             before = State(self._row(conn, request_id).state)
+            check_state_matches_log(conn, request_id, before.value)
             # The guarded UPDATE is the claim: atomic even without the writer lock.
             claimable = (State.RECEIVED.value, State.FAILED.value)
+            if resume:
+                claimable += (State.IN_PROGRESS.value,)
             changed = conn.execute(
                 update(requests)
                 .where(requests.c.request_id == request_id, requests.c.state.in_(claimable))
@@ -236,6 +261,7 @@ class Ledger:
             check_no_personal_data(result, "result")
         with self._write() as conn:
             current = State(self._row(conn, request_id).state)
+            check_state_matches_log(conn, request_id, current.value)
             check_transition(request_id, current, target)
             values: dict[str, Any] = {"state": target.value, "updated_at": now()}
             values["failure_reason"] = reason if target in (State.FAILED, State.REFUSED) else None
@@ -335,31 +361,6 @@ class Ledger:
         self.forget_identities(request_id)
         return self.get(request_id)
 
-    def list_requests(self, *, states: Collection[State] | None = None) -> list[RequestRecord]:
-        query = select(requests).order_by(requests.c.received_at, requests.c.request_id)
-        if states is not None:
-            query = query.where(requests.c.state.in_([State(s).value for s in states]))
-        with self._engine.connect() as conn:
-            return [record_from_row(row) for row in conn.execute(query)]
-
-    def open_requests_due_by(self, horizon: datetime) -> list[RequestRecord]:
-        """Open requests due at or before ``horizon``: all a deadline check needs to read."""
-        query = (
-            select(requests)
-            .where(
-                requests.c.state.in_([s.value for s in OPEN_STATES]),
-                requests.c.due_at <= utc(horizon),
-            )
-            .order_by(requests.c.due_at, requests.c.request_id)
-        )
-        with self._engine.connect() as conn:
-            return [record_from_row(row) for row in conn.execute(query)]
-
-    def count_requests(self, *, states: Collection[State]) -> int:
-        query = select(func.count()).where(requests.c.state.in_([State(s).value for s in states]))
-        with self._engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
-
     def forget_identities(self, request_id: str) -> None:
         with self._write() as conn:
             if State(self._row(conn, request_id).state) is State.IN_PROGRESS:
@@ -385,7 +386,14 @@ class Ledger:
             )
 
     def verify_chain(self) -> ChainReport:
+        """The whole chain, and its end against the latest signed checkpoint."""
         # One snapshot for the whole walk, so a concurrent append cannot look like tampering.
         options = {"isolation_level": "REPEATABLE READ"} if self._pg else {}
         with self._engine.connect().execution_options(**options) as conn:
-            return _audit.verify(conn)
+            report = _audit.verify(conn)
+            if not report.ok:
+                return report
+            problem = self._guard.against_checkpoint(conn, _audit_head(conn))
+        if problem:
+            return ChainReport(False, report.entries, None, problem)
+        return report
