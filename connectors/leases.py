@@ -107,20 +107,37 @@ class Leases:
         finally:
             self.release(lease)
 
-    def take(self, name: str, holder: str, ttl: timedelta) -> Lease:
-        """Take ``name`` until ``release`` (or until ``ttl`` has passed); ``LeaseHeld`` if not."""
+    def take(
+        self,
+        name: str,
+        holder: str,
+        ttl: timedelta,
+        reclaim: Callable[[Lease], bool] | None = None,
+    ) -> Lease:
+        """Take ``name`` until ``release`` (or until ``ttl`` has passed); ``LeaseHeld`` if not.
+
+        ``reclaim(current)`` says a live lease may be taken over anyway: its holder is known to
+        be gone (a run that failed, a process that died) or is the taker itself.
+        """
         if not name or len(name) > 100 or not holder or len(holder) > 200:
             raise ValueError("a lease needs a name (≤ 100 characters) and a holder (≤ 200)")
         if ttl <= timedelta(0):
             raise ValueError("a lease's ttl must be positive")
         for _ in range(_ATTEMPTS):
             with self._writer.begin() as conn:
-                lease = self._try_take(conn, name, holder, ttl)
+                lease = self._try_take(conn, name, holder, ttl, reclaim)
             if lease is not None:
                 return lease
         raise RuntimeError(f"{name}: the lease changed hands {_ATTEMPTS} times while taking it")
 
-    def _try_take(self, conn: Connection, name: str, holder: str, ttl: timedelta) -> Lease | None:
+    def _try_take(
+        self,
+        conn: Connection,
+        name: str,
+        holder: str,
+        ttl: timedelta,
+        reclaim: Callable[[Lease], bool] | None,
+    ) -> Lease | None:
         now = utc(self._clock())
         mine = Lease(name, holder, uuid.uuid4().hex, now, now + ttl)
         values = {k: getattr(mine, k) for k in ("name", "holder", "token")}
@@ -131,7 +148,7 @@ class Leases:
         current = self._row(conn, name)
         if current is None:
             return None  # released in between: try again
-        if current.expires_at > now:
+        if current.expires_at > now and not (reclaim and reclaim(current)):
             raise LeaseHeld(current)
         # Compare-and-swap on the expired holder's token: of two takers, one swaps.
         swapped = conn.execute(

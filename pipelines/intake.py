@@ -59,7 +59,7 @@ def _register(
     except (IntakeError, DataMapError) as exc:
         raise Failure(description=f"Request not registered: {exc}") from None
     context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
-    context.instance.add_run_tags(context.run_id, {REQUEST_ID_TAG: record.request_id})
+    context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: record.request_id})
     context.log.info(
         f"registered {record.type} request {record.request_id} (due {record.due_at:%Y-%m-%d}); "
         "the pending-requests sensor launches its fulfilment"

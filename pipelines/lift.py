@@ -65,7 +65,7 @@ def lift_restriction_op(
         )
     except (LedgerError, ValueError, DataMapError) as exc:
         raise Failure(description=f"Not lifted: {exc}. Nothing was changed.") from None
-    context.instance.add_run_tags(context.run_id, {REQUEST_ID_TAG: request_id})
+    context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: request_id})
     lifted = record.result["lifted"]
     for system, tables in lifted["rows_per_table"].items():
         context.log.info(f"{system}: {tables}")

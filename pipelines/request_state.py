@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from dagster import AssetExecutionContext, Failure
+from dagster import AssetExecutionContext, DagsterInstance, Failure
 
 from connectors.retention_tenants import TICKET as TENANT_PURGE_TICKET
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, RequestType, Scope, State
+from pipelines.request_lease import holds, live_holder
 
 
 @contextmanager
@@ -21,9 +22,16 @@ def failing_request(
     except Exception as exc:
         if context.retry_number >= retries:
             reason = f"{step} failed: {exc.__class__.__name__}: {_first_line(exc)}"
-            # A sibling step may have failed it first; the first reason stands.
-            with suppress(InvalidTransition):
-                ledger.transition(request_id, State.FAILED, reason=reason)
+            try:
+                # A sibling step may have failed it first; the first reason stands.
+                with suppress(InvalidTransition):
+                    ledger.transition(request_id, State.FAILED, reason=reason)
+            except Exception as again:  # the ledger itself is unreachable
+                context.log.error(
+                    f"request {request_id}: {reason}; the ledger could not record it "
+                    f"({again.__class__.__name__}): the request stays in progress until the "
+                    "next attempt or the run-failure sensor marks it"
+                )
             context.log.error(f"request {request_id}: {reason}")
         raise
 
@@ -74,11 +82,12 @@ def check_launchable(record: RequestRecord, job_name: str) -> None:
 
 
 def claim_or_fail(ledger: Ledger, request_id: str) -> None:
-    if not ledger.claim(request_id):
+    """Mark the request in progress for this run, which holds its lease (``request_lease``):
+    one left in progress by a run that died is taken up again."""
+    if not ledger.claim(request_id, resume=True):
         state = ledger.get(request_id).state
         raise Failure(
-            f"request {request_id} is {state}: another run holds it or it is already finished; "
-            "nothing was changed"
+            f"request {request_id} is {state}: there is nothing to run; nothing was changed"
         )
 
 
@@ -88,10 +97,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def record_run_failure(
-    ledger: Ledger, request_id: str, run_id: str, failed_steps: list[str]
+    ledger: Ledger,
+    instance: DagsterInstance,
+    request_id: str,
+    run_id: str,
+    failed_steps: list[str],
 ) -> None:
-    """A run that died outside a step's own handler still leaves the request visibly failed."""
+    """A run that died outside a step's own handler still leaves the request visibly failed —
+    unless another run is working on it (a run refused because the request was taken must not
+    fail the run that took it)."""
     if ledger.get(request_id).state != State.IN_PROGRESS:
+        return
+    holder = live_holder(ledger, instance, request_id)
+    if holder is not None and not holds(holder, run_id):
         return
     where = f" at {', '.join(sorted(set(failed_steps)))}" if failed_steps else ""
     with suppress(InvalidTransition):

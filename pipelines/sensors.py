@@ -75,6 +75,8 @@ def failed_runs_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> SensorDe
         request_id = context.dagster_run.tags.get("dagster/partition")
         if request_id:
             steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
-            record_run_failure(ledger.ledger(), request_id, context.dagster_run.run_id, steps)
+            record_run_failure(
+                ledger.ledger(), context.instance, request_id, context.dagster_run.run_id, steps
+            )
 
     return _sensor

@@ -17,6 +17,7 @@ from pipelines.launch import run_fulfilment
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment
+from tests.run_env import hold_as_live_run, step_failure_text
 
 PHONE_DIGITS = "4155550142"
 
@@ -140,10 +141,11 @@ def test_a_region_that_cannot_be_searched_fails_the_request_visibly(env: DsrEnv)
 
 def test_a_second_run_for_a_request_in_progress_changes_nothing(env: DsrEnv) -> None:
     record = env.register(DEMO_EMAIL)
-    assert env.ledger.claim(record.request_id)  # another run holds it
+    holder = hold_as_live_run(env.ledger, env.instance, record.request_id)  # another run
     result = run_fulfilment(env.defs, env.instance, record.request_id)
     assert not result.success
-    assert env.ledger.get(record.request_id).state == State.IN_PROGRESS
+    assert env.ledger.get(record.request_id).state == State.IN_PROGRESS  # not failed
+    assert holder in step_failure_text(env.instance, result.run_id)
     assert list(env.settings.export_dirs["us"].glob("*.zip")) == []
 
 

@@ -17,7 +17,11 @@ from dagster import (
 from connectors.base import Findings, Identity
 from connectors.crm_sql import CrmSqlConnector, Progress, resolve_across
 from connectors.datamap_indexes import unindexed_lookups
+from dsr.faults import crash_point
+from dsr.ledger import RequestType
+from dsr.ledger.work import RESOLVED
 from pipelines.partitions import request_partitions
+from pipelines.request_lease import hold_request
 from pipelines.request_state import check_launchable, claim_or_fail, failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
@@ -55,11 +59,17 @@ def _kinds(identities: set[Identity] | frozenset[Identity]) -> dict[str, int]:
     return dict(sorted(Counter(i.kind for i in identities).items()))
 
 
+# Requests that change data resolve once: a later attempt works from what the first recorded.
+_CHANGING = {RequestType.ERASURE, RequestType.RECTIFICATION, RequestType.OPT_OUT,
+             RequestType.RESTRICTION}  # fmt: skip
+
+
 @asset(
     partitions_def=request_partitions,
     group_name=GROUP,
     kinds={"sql"},
-    description="The request's identities resolved to a fixpoint across every regional CRM.",
+    description="The request's identities resolved to a fixpoint across every regional CRM "
+    "(for a request that changes data, once: later attempts use the recorded resolution).",
 )
 def subject_identities(
     context: AssetExecutionContext, crm: CrmDatabasesResource, ledger: LedgerResource
@@ -68,6 +78,7 @@ def subject_identities(
     led = ledger.ledger()
     record = led.get(request_id)
     check_launchable(record, context.job_name)
+    hold_request(context, led, request_id)
     claim_or_fail(led, request_id)
     with failing_request(context, led, request_id, "identity resolution"):
         given = led.identities(request_id)
@@ -75,18 +86,20 @@ def subject_identities(
         for connector in connectors:
             connector.validate()
         scans = [label for c in connectors for label in unindexed_lookups(c)]
-        resolved = resolve_across(
-            connectors, {request_id: given}, scope=record.scope, client_id=record.client_id
-        )[request_id]
-        tenants = {
-            c.region: tuple(
-                sorted(c.tenants_of(resolved, scope=record.scope, client_id=record.client_id))
-            )
-            for c in connectors
-        }
+        recorded = led.work.get(request_id, RESOLVED) if record.type in _CHANGING else None
+        if recorded is None:
+            resolved, tenants = _resolve(connectors, given, record.scope, record.client_id)
+            if record.type in _CHANGING:
+                # Before any change: every attempt erases (corrects, flags) exactly this person.
+                recorded = led.work.put_once(request_id, RESOLVED, _as_work(resolved, tenants))
+                crash_point("identities_recorded")
+        if recorded is not None:
+            resolved = {Identity(k, v) for k, v in recorded["identities"]}
+            tenants = {r: tuple(t) for r, t in recorded["tenants"].items()}
     context.log.info(
         f"request {request_id}: {len(given)} identities given, {len(resolved)} resolved "
         f"across {len(connectors)} regions"
+        + (" (the resolution recorded before its first change)" if recorded else "")
     )
     if scans:
         context.log.warning(
@@ -104,8 +117,27 @@ def subject_identities(
             "regions": [c.region for c in connectors],
             "clients_reached": sum(len(t) for t in tenants.values()),
             "lookups_without_index": scans,
+            "resolution": "recorded" if recorded else "fresh",
         },
     )
+
+
+def _resolve(
+    connectors: list[CrmSqlConnector], given: set[Identity], scope: str, client_id: str | None
+) -> tuple[set[Identity], dict[str, tuple[str, ...]]]:
+    resolved = resolve_across(connectors, {"s": given}, scope=scope, client_id=client_id)["s"]
+    tenants = {
+        c.region: tuple(sorted(c.tenants_of(resolved, scope=scope, client_id=client_id)))
+        for c in connectors
+    }
+    return resolved, tenants
+
+
+def _as_work(resolved: set[Identity], tenants: dict[str, tuple[str, ...]]) -> dict:
+    return {
+        "identities": sorted([i.kind, i.value] for i in resolved),
+        "tenants": {r: list(t) for r, t in tenants.items()},
+    }
 
 
 def crm_findings_asset(region: str) -> AssetsDefinition:
