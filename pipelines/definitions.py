@@ -3,7 +3,7 @@
 from dagster import Definitions
 
 from dsr.settings import Settings
-from pipelines import breach, deadlines, lift, minors, retention
+from pipelines import breach, cleanup_sweep, deadlines, lift, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
@@ -50,7 +50,9 @@ def build_definitions(settings: Settings) -> Definitions:
         resources=build_resources(settings),
     )
     # Each time-based promise is its own module; resources come only from the core set.
-    extras = [m.definitions(settings) for m in (retention, minors, deadlines, breach, lift)]
+    extras = [
+        m.definitions(settings) for m in (retention, minors, deadlines, breach, lift, cleanup_sweep)
+    ]
     return Definitions.merge(core, *extras)
 
 

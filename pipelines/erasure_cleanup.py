@@ -1,8 +1,16 @@
-"""After an erasure: remove what the system itself kept about the person (Principle 3).
+"""After a request: remove what the system itself kept for it, as a recorded step of its own.
 
-Earlier export bundles, the Launchpad intake runs whose config carried the identity, and the
-encrypted identities of every request of the same person. Dagster's SQLite storage is then
-compacted, because a deleted row lingers in a SQLite file's free pages until VACUUM.
+Every fulfilled request leaves things that were only needed to fulfil it: its encrypted
+identities (a restriction keeps them while it is in force), its recorded resolution and plans
+(``dsr.ledger.work``) and its staged findings. An erasure also removes what the system kept
+about the person (Principle 3): earlier export bundles, the Launchpad intake runs whose config
+carried the identity, and the encrypted identities of every request of the same person;
+Dagster's SQLite storage is then compacted, because a deleted row lingers in a SQLite file's free
+pages until VACUUM.
+
+``finish_cleanup`` does all of it idempotently and then appends ``cleanup_done``; a request
+that is fulfilled without that entry (a crash between the two) is finished by ``dsr run`` or
+the hourly ``cleanup_sweep``.
 """
 
 from __future__ import annotations
@@ -13,8 +21,45 @@ from pathlib import Path
 
 from dagster import DagsterInstance, RunsFilter
 
-from dsr.ledger import IdentitiesForgotten, InvalidTransition, Ledger, RequestRecord, State
+from dsr.faults import crash_point
+from dsr.ledger import (
+    IdentitiesForgotten,
+    InvalidTransition,
+    Ledger,
+    RequestRecord,
+    RequestType,
+    State,
+)
 from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG
+from resources.staging import StagingArea
+
+CLEANUP_DONE = "cleanup_done"
+# Finished requests whose traces go; a restriction keeps its identities until it is lifted.
+_CLOSED = (State.FULFILLED, State.REFUSED, State.LIFTED)
+
+
+def finish_cleanup(
+    instance: DagsterInstance, ledger: Ledger, staging: StagingArea, record: RequestRecord
+) -> dict[str, int]:
+    """Remove what the request needed only while it ran; safe to run again."""
+    counts = {"bundles": 0, "intake_runs": 0, "identities": 0}
+    if record.type is RequestType.ERASURE and record.state is State.FULFILLED:
+        counts = purge_subject_traces(instance, ledger, record)
+    keeps = record.type is RequestType.RESTRICTION and record.state is State.FULFILLED
+    if not keeps:
+        with suppress(IdentitiesForgotten, InvalidTransition):
+            ledger.forget_identities(record.request_id)
+            counts["identities"] += 1
+    counts["work_records"] = ledger.work.forget(record.request_id)
+    staging.clear(record.request_id)
+    ledger.audit(record.request_id, CLEANUP_DONE, counts)
+    crash_point("cleaned")
+    return counts
+
+
+def cleanup_pending(ledger: Ledger) -> list[RequestRecord]:
+    """Closed requests whose cleanup has not been recorded (a crash came in between)."""
+    return ledger.without_event(CLEANUP_DONE, states=_CLOSED)
 
 
 def purge_subject_traces(

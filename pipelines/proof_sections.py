@@ -3,10 +3,11 @@
 import hashlib
 
 from connectors.crm_erase import ErasureResult
-from dsr.ledger import RequestRecord
+from dsr.erasure_attempts import service_totals
+from dsr.ledger import Ledger, RequestRecord
 from dsr.proof import ProofRequest, SystemSection
 from dsr.proof.crm_section import crm_proof_section
-from pipelines.assets.services import ServiceOutcome, service_changes
+from pipelines.assets.services import ServiceOutcome
 
 
 def proof_request(record: RequestRecord) -> ProofRequest:
@@ -15,11 +16,18 @@ def proof_request(record: RequestRecord) -> ProofRequest:
 
 
 def crm_section(result: ErasureResult) -> SystemSection:
+    """``result.applied`` holds what every attempt of the request changed in the region."""
     return crm_proof_section(result.region, result.applied, result.plan, result.verification)
 
 
-def service_sections(outcome: ServiceOutcome) -> list[SystemSection]:
-    """One section per region of the service's accounts; "not_connected" when there were none."""
+def service_sections(
+    outcome: ServiceOutcome, ledger: Ledger, request_id: str
+) -> list[SystemSection]:
+    """One section per region of the service's accounts; "not_connected" when there were none.
+
+    The counts are what every attempt deleted (``service_erased`` entries), not only this one's.
+    """
+    every_attempt = service_totals(ledger, request_id, outcome.system)
     if not outcome.accounts:
         return [
             SystemSection(
@@ -46,11 +54,7 @@ def service_sections(outcome: ServiceOutcome) -> list[SystemSection]:
             for v, r in zip(outcome.verifications, outcome.account_regions, strict=True)
             if r == region
         ]
-        counts: dict[str, dict[str, int]] = {}
-        for erasure in erasures:
-            for kind, actions in service_changes(erasure).items():
-                for action, n in actions.items():
-                    counts.setdefault(kind, {})[action] = counts.get(kind, {}).get(action, 0) + n
+        counts = every_attempt.get(region, {})
         pending = [
             {
                 "what": p.what,

@@ -325,10 +325,13 @@ def test_final_certificate_supersedes_and_keeps_the_first(
         report = verify_proof(path, keys.public_key_pem(), ledger=ledger)
         assert report.ok and report.chain == "in-ledger", report.problems
 
+    # One proof per request: a body that does not name the proof it replaces is not issued.
     stray = build_proof(req, SUBJECT, [crm_section()], supersedes="ab" * 32, kdf_cost=CHEAP)
-    report = verify_proof(issue_proof(stray, keys, ledger, tmp_path).path, ledger=ledger)
-    assert not report.ok
-    assert "supersedes a proof the ledger does not record" in " ".join(report.problems)
+    with pytest.raises(ValueError, match="which is not the proof recorded"):
+        issue_proof(stray, keys, ledger, tmp_path)
+    again = build_proof(req, SUBJECT, [crm_section()], kdf_cost=CHEAP)
+    assert issue_proof(again, keys, ledger, tmp_path) == final  # the recorded one, unchanged
+    assert verify_proof(final.path, keys.public_key_pem(), ledger=ledger).ok
 
 
 # --- verification catches every change --------------------------------------------------------

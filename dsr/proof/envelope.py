@@ -95,7 +95,11 @@ def write_signed(
     *,
     before_replace: Callable[[Path], None] | None = None,
 ) -> AuditEntry:
-    """Sign ``body`` with the audit entry ``record()`` appends; write the envelope to ``path``."""
+    """Sign ``body`` with the audit entry ``record()`` appends; write the envelope to ``path``.
+
+    ``record`` may return an entry appended earlier (a resume writing the file a crash left
+    unwritten): the envelope is the same either way.
+    """
     public_key = keys.public_key_pem()  # a broken signing key fails here, before the ledger entry
     recorded: list[AuditEntry] = []
 

@@ -13,9 +13,12 @@ from dagster import (
 
 from connectors.base import Findings
 from dsr.bundle import BundleRequest, build_bundle, verify_bundle
+from dsr.faults import crash_point
 from dsr.ledger import State
 from pipelines.assets.services import NOT_CONNECTED, ServiceSearch
+from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
+from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
@@ -51,6 +54,7 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
         request_id = context.partition_key
         led = ledger.ledger()
         record = led.get(request_id)
+        hold_request(context, led, request_id)
         with failing_request(context, led, request_id, "bundle assembly"):
             findings, not_searched = _flatten(findings_by_asset.values())
             identities = set().union(*(f.identities for f in findings if f.system == "crm"))
@@ -80,6 +84,7 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
                 not_searched=not_searched,
                 backups=held_in,
             )
+            crash_point("bundle_written")
             report = verify_bundle(result.path, ledger.key_ring().public_key_pem())
             if not report.ok:
                 raise RuntimeError(
@@ -98,9 +103,10 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
                     "backups_holding": [b["backup_id"] for b in held_in],
                 },
             )
-            # The bundle is the answer; the identities were needed only to produce it.
-            led.forget_identities(request_id)
-        staging.clear(request_id)
+            crash_point("fulfilled")
+        # The bundle is the answer; the identities were needed only to produce it.
+        finish_cleanup(context.instance, led, staging, led.get(request_id))
+        release_request(led, request_id, context.run.run_id)
         context.log.info(
             f"request {request_id}: bundle of {result.files} files in the {store} store; rows "
             + ", ".join(f"{k}={v}" for k, v in result.rows_per_system.items())

@@ -1,6 +1,7 @@
 """Erasure assets: each region erased and re-searched, then one signed deletion proof."""
 
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from dagster import (
@@ -17,13 +18,17 @@ from dagster import (
 )
 
 from connectors.crm_erase import CrmEraser, ErasureResult
+from connectors.tombstones import Tombstones
+from dsr.erasure_attempts import RegionAttempts, plan_changes
+from dsr.faults import crash_point
 from dsr.ledger import State
 from dsr.proof import build_proof, issue_proof
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.assets.services import ServiceOutcome
-from pipelines.erasure_cleanup import purge_subject_traces
+from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
 from pipelines.proof_sections import crm_section, proof_request, service_sections
+from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
@@ -60,44 +65,77 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
         context: AssetExecutionContext,
         crm: CrmDatabasesResource,
         ledger: LedgerResource,
+        backups: BackupsResource,
         subject: ResolvedSubject,
     ) -> Iterator[Output[ErasureResult] | AssetCheckResult]:
         led = ledger.ledger()
+        request_id = subject.request_id
         identities = set(subject.identities)
-        with failing_request(context, led, subject.request_id, f"crm:{region} erasure"):
+        hold_request(context, led, request_id)
+        with (
+            failing_request(context, led, request_id, f"crm:{region} erasure"),
+            ExitStack() as stack,
+        ):
             connector = crm.connector(region)
-            findings = connector.find(
-                {subject.request_id: identities}, scope=subject.scope, client_id=subject.client_id
-            )[subject.request_id]
             eraser = CrmEraser(
                 connector,
                 hasher=ledger.key_ring().keyed_hash,
                 physical=crm.physical_cleanup,  # type: ignore[arg-type]
             )
-            result = eraser.erase(
-                findings, identities, scope=subject.scope, client_id=subject.client_id
+            findings = subject.find_in(connector)
+            plan = eraser.plan(findings)
+            attempts = RegionAttempts(led, request_id, region)
+            settled = attempts.settle(plan)
+            stones = backups.tombstones()
+            stack.callback(stones.close)
+            if plan_changes(plan):
+                # Before the commit: a restore re-applies this erasure even if everything after
+                # the commit fails (widened to after the commit below).
+                _tombstone(stones, subject, identities)
+                attempts.planned(context.run.run_id, plan)
+                crash_point(f"planned:{region}")
+                applied = eraser.apply([plan], {request_id: identities | findings.identities})
+                crash_point(f"committed:{region}")
+                attempts.committed(context.run.run_id, applied[request_id])
+            totals = attempts.totals()
+            if totals:
+                _tombstone(stones, subject, identities)
+            # Every attempt's tables: one that died after its commit never cleaned up.
+            touched = sorted(t for t, by in totals.items() if any(by.values()))
+            eraser.physical_cleanup(touched)
+            verification = eraser.verify(
+                identities, scope=subject.scope, client_id=subject.client_id
             )
-            verification = result.verification
+            result = ErasureResult(
+                region,
+                request_id,
+                plan.counts(),
+                applied=totals,
+                verification=verification,
+                plan=plan,
+                physically_cleaned=touched if crm.physical_cleanup != "none" else [],
+            )
             if not verification.ok:
                 led.transition(
-                    subject.request_id,
+                    request_id,
                     State.FAILED,
                     reason=f"crm:{region}: {len(verification.unexpected)} rows still hold the "
                     "person after erasure",
                 )
         context.log.info(
             f"crm:{region}: "
-            + ", ".join(
-                f"{t} {a}={n}" for t, acts in result.applied.items() for a, n in acts.items()
-            )
+            + ", ".join(f"{t} {a}={n}" for t, acts in totals.items() for a, n in acts.items())
+            + f" over {attempts.attempts()} attempt(s)"
+            + (f" ({len(settled)} settled after a crash)" if settled else "")
             + f"; verification {'ok' if verification.ok else 'FAILED'}"
         )
         yield Output(
             result,
             metadata={
                 "region": region,
-                "applied": result.applied,
+                "applied": totals,
                 "planned": result.plan_counts,
+                "attempts": attempts.attempts(),
                 "verified": verification.ok,
                 "remaining_kept": len(verification.remaining),
             },
@@ -141,34 +179,33 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
         request_id = context.partition_key
         led = ledger.ledger()
         record = led.get(request_id)
+        hold_request(context, led, request_id)
         with failing_request(context, led, request_id, "deletion proof"):
             crm_results = [r for r in results.values() if isinstance(r, ErasureResult)]
             identities = led.identities(request_id)
-            # Restores re-apply this erasure from its tombstone; backups still holding the
-            # person are named in the proof with the date they expire.
-            backups.tombstones().record(
-                request_id, identities, str(record.scope), record.client_id, datetime.now(UTC)
-            )
             holding = backups.store().holding(identities)
             sections = [crm_section(r) for r in crm_results]
             for outcome in results.values():
                 if isinstance(outcome, ServiceOutcome):
-                    sections += service_sections(outcome)
-            body = build_proof(
-                proof_request(record),
-                identities,
-                sections,
-                pending=[
-                    {
-                        "system": "backups",
-                        "what": f"snapshot {b.backup_id} of the {b.region} CRM",
-                        "status": "expires",
-                        "expires_at": b.expires_at.isoformat(),
-                    }
-                    for b in holding
-                ],
-            )
-            issued = issue_proof(body, ledger.key_ring(), led, proofs.folder())
+                    sections += service_sections(outcome, led, request_id)
+
+            def body() -> dict:
+                return build_proof(
+                    proof_request(record),
+                    identities,
+                    sections,
+                    pending=[
+                        {
+                            "system": "backups",
+                            "what": f"snapshot {b.backup_id} of the {b.region} CRM",
+                            "status": "expires",
+                            "expires_at": b.expires_at.isoformat(),
+                        }
+                        for b in holding
+                    ],
+                )
+
+            issued = issue_proof(body, ledger.key_ring(), led, proofs.folder(), request_id)
             led.transition(
                 request_id,
                 State.FULFILLED,
@@ -188,10 +225,12 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                         }
                         for s in sections
                     },
+                    "pending_with_processor": sum(len(s.pending) for s in sections),
                 },
             )
-        purged = purge_subject_traces(context.instance, led, record)
-        staging.clear(request_id)
+            crash_point("fulfilled")
+        purged = finish_cleanup(context.instance, led, staging, led.get(request_id))
+        release_request(led, request_id, context.run.run_id)
         context.log.info(f"request {request_id}: proof issued; traces removed: {purged}")
         return MaterializeResult(
             metadata={
@@ -203,3 +242,10 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
         )
 
     return deletion_proof
+
+
+def _tombstone(stones: Tombstones, subject: ResolvedSubject, identities: set) -> None:
+    """Record (or widen to now) the keyed hashes a restore re-applies this erasure by."""
+    stones.record(
+        subject.request_id, identities, subject.scope, subject.client_id, datetime.now(UTC)
+    )

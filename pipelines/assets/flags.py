@@ -25,11 +25,14 @@ from dagster import (
 from connectors.crm_flags import Action, CrmFlagger
 from dsr.ledger import RequestType, State
 from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry
+from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
+from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
+from resources.staging import StagingArea
 
 PerTable = dict[str, dict[str, int]]
 
@@ -73,6 +76,7 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
     ) -> Output[PerTable]:
         led = ledger.ledger()
         step = f"crm:{region} {req.step}"
+        hold_request(context, led, subject.request_id)
         with failing_request(context, led, subject.request_id, step, retries=DB_RETRIES):
             connector = crm.connector(region)
             findings = subject.find_in(connector)
@@ -139,7 +143,10 @@ def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinit
         + ("kept until it is lifted." if req.keeps_identities else "forgotten."),
     )
     def _record(
-        context: AssetExecutionContext, ledger: LedgerResource, **per_region: PerTable
+        context: AssetExecutionContext,
+        ledger: LedgerResource,
+        staging: StagingArea,
+        **per_region: PerTable,
     ) -> MaterializeResult:
         request_id = context.partition_key
         led = ledger.ledger()
@@ -151,10 +158,12 @@ def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinit
             system: sum(c["set"] for c in tables.values()) for system, tables in per_system.items()
         }
         result = {"action": req.action, "rows_per_system": changed, "rows_per_table": per_system}
+        hold_request(context, led, request_id)
         with failing_request(context, led, request_id, f"{req.step} record"):
             led.transition(request_id, State.FULFILLED, result=result)
-            if not req.keeps_identities:
-                led.forget_identities(request_id)
+        # A restriction keeps its identities while in force (finish_cleanup knows).
+        finish_cleanup(context.instance, led, staging, led.get(request_id))
+        release_request(led, request_id, context.run.run_id)
         return MaterializeResult(
             metadata={"rows_changed_per_system": changed, "systems": sorted(per_system)}
         )

@@ -15,7 +15,9 @@ from dagster import (
 from connectors.crm_rectify import CrmRectifier
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject
+from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
+from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
@@ -42,6 +44,7 @@ def crm_rectification_asset(region: str) -> AssetsDefinition:
     ) -> Output[dict[str, int]]:
         led = ledger.ledger()
         keys = ledger.key_ring()
+        hold_request(context, led, subject.request_id)
         with failing_request(context, led, subject.request_id, f"crm:{region} rectification"):
             changes = led.payload(subject.request_id)["changes"]
             connector = crm.connector(region)
@@ -96,10 +99,11 @@ def rectification_record_asset(regions: Sequence[str]) -> AssetsDefinition:
             f"crm:{name.removeprefix('crm_').removesuffix('_rectification')}": sum(c.values())
             for name, c in per_region.items()
         }
+        hold_request(context, led, request_id)
         with failing_request(context, led, request_id, "rectification record"):
             led.transition(request_id, State.FULFILLED, result={"rows_per_system": counts})
-            led.forget_identities(request_id)
-        staging.clear(request_id)
+        finish_cleanup(context.instance, led, staging, led.get(request_id))
+        release_request(led, request_id, context.run.run_id)
         return MaterializeResult(metadata={"corrected_per_system": counts})
 
     return rectification_record

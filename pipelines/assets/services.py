@@ -29,9 +29,11 @@ from connectors.services import (
     ServiceErasure,
     ServiceVerification,
 )
+from dsr.erasure_attempts import record_service_erasure, service_totals
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.partitions import request_partitions
+from pipelines.request_lease import hold_request
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
 from resources.integrations import IntegrationsResource
@@ -167,6 +169,7 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
     ) -> Iterator[Output[ServiceOutcome] | AssetCheckResult]:
         led = ledger.ledger()
         subject_ref = led.get(subject.request_id).subject_hash[:16]
+        hold_request(context, led, subject.request_id)
         with failing_request(context, led, subject.request_id, f"{kind} erasure"):
             accounts = integrations.accounts(crm, subject.tenants, kind)
             identities = set(subject.identities)
@@ -176,12 +179,23 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
                     integrations.connector(account, subject_ref=subject_ref)
                 ) as connector:
                     done = connector.erase(connector.find(identities), identities)
+                    # At once: a later failure must not leave these deletions uncounted.
+                    record_service_erasure(
+                        led,
+                        subject.request_id,
+                        kind,
+                        account.label,
+                        account.region,
+                        context.run.run_id,
+                        service_changes(done),
+                    )
                     return done, connector.verify(identities)
 
             with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
                 results = list(pool.map(erase, accounts))
         erasures = [e for e, _ in results]
-        changed = sum(n for e in erasures for a in service_changes(e).values() for n in a.values())
+        every = service_totals(led, subject.request_id, kind)
+        changed = sum(n for by in every.values() for a in by.values() for n in a.values())
         status = NOT_CONNECTED if not accounts else ("erased" if changed else "nothing_found")
         outcome = ServiceOutcome(
             system=kind,
