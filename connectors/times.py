@@ -7,7 +7,7 @@ config must say its zone (``aware_utc``, ``parse_aware``): a naive one is ambigu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 EXAMPLE = "2026-11-25T04:15:00+00:00"
 
@@ -39,3 +39,21 @@ def parse_aware(text: str | None, what: str) -> datetime | None:
     if when.tzinfo is None:
         raise ValueError(f"{what} needs a time zone, e.g. {EXAMPLE} (a naive time is ambiguous)")
     return when.astimezone(UTC)
+
+
+# A time a little ahead of this host's clock (a schedule's tick, another host's clock) is still
+# now, not the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(
+    when: datetime, what: str, consequence: str, clock: datetime | None = None
+) -> None:
+    """ValueError if ``when`` is later than the clock (plus ``CLOCK_SKEW``): time-based
+    destruction happens on time, never early."""
+    clock = clock or datetime.now(UTC)
+    if when > clock + CLOCK_SKEW:
+        raise ValueError(
+            f"{what}: {when.isoformat()} is later than the clock ({clock:%Y-%m-%dT%H:%M}Z): "
+            f"{consequence}"
+        )

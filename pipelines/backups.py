@@ -8,7 +8,7 @@ and issues the final certificate of each erasure whose person no backup holds an
 that starts late still expires as of its tick, and a test can pin the time the same way.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from dagster import (
     AssetExecutionContext,
@@ -38,7 +38,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from pydantic import Field
 
 from connectors.backup_expiry import expire_backups as expire
-from connectors.times import parse_aware
+from connectors.times import not_in_future, parse_aware
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
@@ -98,20 +98,13 @@ class ExpiryConfig(Config):
     )
 
 
-# A tick time a little ahead of this host's clock is still its own tick, not a time travel.
-CLOCK_SKEW = timedelta(minutes=5)
-
-
 def expiry_time(config: ExpiryConfig, clock: datetime) -> datetime:
     """The time the run expires as of; ValueError for a malformed, zone-less or future time."""
     when = parse_aware(config.now, "now")
     if when is None:
         return clock
-    if when > clock + CLOCK_SKEW:
-        raise ValueError(
-            f"now: {when.isoformat()} is later than the clock ({clock:%Y-%m-%dT%H:%M}Z): "
-            "expiring as of the future would delete backups before their time"
-        )
+    consequence = "expiring as of the future would delete backups before their time"
+    not_in_future(when, "now", consequence, clock)
     return when
 
 

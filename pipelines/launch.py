@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, Definitions
 from dagster._core.utils import make_new_run_id
 
+from dsr.faults import crash_point
 from dsr.settings import Settings
 from pipelines.intake_names import REQUEST_ID_TAG
 from pipelines.jobs import ACCESS_JOB
@@ -39,13 +42,56 @@ class LaunchResult:
     failed_steps: list[str]
 
 
+READY = ".dsr-ready"
+
+
 def instance_for(settings: Settings) -> DagsterInstance:
-    """The Dagster instance under DSR_HOME, the same one `dagster dev` shows."""
+    """The Dagster instance under DSR_HOME, the same one `dagster dev` shows.
+
+    The first set-up is built beside the home and renamed into place once its storage exists,
+    with a ready marker: a set-up killed half-way is found without its marker and built again
+    on the next command, instead of leaving a store that needs `dagster instance migrate`.
+    """
     settings.ensure_dirs()
-    config = Path(settings.dagster_home) / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
-    return DagsterInstance.from_config(str(settings.dagster_home))
+    home = Path(settings.dagster_home)
+    if not (home / READY).exists():
+        _set_up(home)
+    return DagsterInstance.from_config(str(home))
+
+
+def _set_up(home: Path) -> None:
+    for leftover in home.parent.glob(f"{home.name}.setup-*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # a set-up that was killed
+    if (home / "dagster.yaml").exists():
+        # Made by an earlier version, without the marker: bring its storage up to date, never
+        # replace it (it holds runs).
+        instance = DagsterInstance.from_config(str(home))
+        if not _opens(home):
+            instance.upgrade()
+        instance.dispose()
+        (home / READY).touch()
+        return
+    building = home.with_name(f"{home.name}.setup-{os.getpid()}")
+    building.mkdir(parents=True)
+    (building / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    if not _opens(building):
+        raise RuntimeError(f"could not set up a Dagster instance in {building}")
+    crash_point("instance_setup")
+    (building / READY).touch()
+    # No dagster.yaml: no instance was ever completed here, so nothing in it is a run.
+    shutil.rmtree(home, ignore_errors=True)
+    os.replace(building, home)
+
+
+def _opens(home: Path) -> bool:
+    try:
+        instance = DagsterInstance.from_config(str(home))
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME)
+        instance.dispose()
+    except Exception:  # any schema problem: a set-up that never finished
+        return False
+    return True
 
 
 def run_fulfilment(

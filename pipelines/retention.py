@@ -37,7 +37,7 @@ from pydantic import Field
 
 from connectors.retention import PurgeContext, PurgeOutcome
 from connectors.retention_run import PurgeRefused, run_purge
-from connectors.times import parse_aware
+from connectors.times import not_in_future, parse_aware
 from dsr.settings import Settings
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
@@ -72,11 +72,18 @@ class RetentionPurgeConfig(Config):
     )
 
 
-def parse_now(text: str) -> datetime:
+FUTURE = "purging as of the future would delete what is kept until then (a dry run may look ahead)"
+
+
+def parse_now(text: str, *, dry_run: bool = False) -> datetime:
+    """The purge's moment; a real purge is never as of a time later than the clock."""
     try:
-        return parse_aware(text, "now") or datetime.now(UTC)
+        when = parse_aware(text, "now") or datetime.now(UTC)
+        if not dry_run:
+            not_in_future(when, "now", FUTURE)
     except ValueError as exc:
         raise Failure(f"{exc}; nothing was purged") from None
+    return when
 
 
 def purge_context(
@@ -129,7 +136,7 @@ def purge_step(name: str, export_retention_days: int) -> OpDefinition:
         exports: ExportStoreResource,
         backups: BackupsResource,
     ) -> None:
-        now = parse_now(config.now)
+        now = parse_now(config.now, dry_run=config.dry_run)
         ctx = purge_context(
             crm=crm,
             ledger=ledger,
@@ -141,7 +148,7 @@ def purge_step(name: str, export_retention_days: int) -> OpDefinition:
             export_retention_days=export_retention_days,
         )
         try:
-            outcome = run_purge(name, ctx, holder=f"dagster run {context.run_id}")
+            outcome = run_purge(name, ctx, holder=f"dagster run {context.run.run_id}")
         except PurgeRefused as exc:
             raise Failure(str(exc)) from None
         verb = "would purge" if outcome.dry_run else "purged"

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.cli.flags_output import FLAG_TYPES, flags_report
 from dsr.cli.output import actions_table, console, counts_table, emit_json, fail
@@ -16,6 +17,7 @@ from dsr.settings import Settings
 from resources import build_resources
 
 STEP_WORDS = {"STEP_START": "running", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}
+CLOSED_STATES = (State.FULFILLED, State.REFUSED, State.LIFTED)
 
 
 class Session:
@@ -98,16 +100,24 @@ def run_request(session: Session, request_id: str, *, as_json: bool) -> None:
             word = STEP_WORDS.get(event, event.lower().replace("_", " "))
             progress.update(task, description=f"{request_id}: {step} {word}")
 
+        instance = instance_for(session.settings)
         result = run_fulfilment(
-            defs,
-            instance_for(session.settings),
-            request_id,
-            job_name=job_for(record),
-            on_step=on_step,
+            defs, instance, request_id, job_name=job_for(record), on_step=on_step
         )
-    if not result.success:
-        record_run_failure(session.ledger, request_id, result.run_id, result.failed_steps)
-    report(session.ledger.get(request_id), result.run_id, as_json)
+    try:
+        if not result.success:
+            record_run_failure(
+                session.ledger, instance, request_id, result.run_id, result.failed_steps
+            )
+        record = session.ledger.get(request_id)
+    except SQLAlchemyError as exc:
+        fail(
+            f"run {result.run_id} of {request_id} ended, but the ledger database cannot be read "
+            f"({type(exc).__name__}); once it is back, `dsr run {request_id}` resumes the request",
+            as_json=as_json,
+            code=1,
+        )
+    report(record, result.run_id, as_json)
 
 
 def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
@@ -151,3 +161,37 @@ def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
         console.print(f"reason: {record.failure_reason or 'see the run in the Dagster UI'}")
     if not payload["ok"]:
         raise typer.Exit(1)
+
+
+def finish_if_needed(
+    session: Session, instance: Any, record: RequestRecord, *, as_json: bool
+) -> None:
+    """A closed request runs no more; only a cleanup a crash interrupted is finished."""
+    from pipelines.erasure_cleanup import CLEANUP_DONE, finish_cleanup
+
+    done = any(e.event == CLEANUP_DONE for e in session.ledger.audit_entries(record.request_id))
+    counts = None
+    if not done:
+        counts = finish_cleanup(instance, session.ledger, session.resources["staging"], record)
+    result = record.result or {}
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "request_id": record.request_id,
+                "type": record.type,
+                "state": record.state,
+                "run_id": None,
+                "nothing_to_run": True,
+                "cleanup_finished": counts,
+                **{k: result.get(k) for k in ("proof", "bundle")},
+                **{k: result.get(k, {}) for k in ("rows_per_system", "actions_per_system")},
+            }
+        )
+        return
+    console.print(f"request [bold]{record.request_id}[/] is already {record.state}: nothing to run")
+    for key in ("bundle", "proof"):
+        if result.get(key):
+            console.print(f"{key}: [bold]{result[key]}[/]")
+    if counts is not None:
+        console.print(f"finished its cleanup, which a crash had interrupted: {counts}")

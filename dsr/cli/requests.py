@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dsr.cli.fulfil import Session, report, run_request, submit
+from dsr.cli.fulfil import CLOSED_STATES, Session, finish_if_needed, report, run_request, submit
 from dsr.cli.output import console, emit_json, fail
 from dsr.intake import IntakeError, IntakeRequest
 from dsr.ledger import LedgerError, RequestType, Scope
@@ -247,7 +247,10 @@ def restrict(
 
 
 def run(request_id: str, as_json: JsonOpt = False) -> None:
-    """Run (or re-run after a failure) the fulfilment of a registered request."""
+    """Run a registered request, resume one a crash or a failure stopped, or finish the cleanup
+    of one that is fulfilled; refused while another run is working on it."""
+    from pipelines.launch import instance_for
+    from pipelines.request_lease import live_holder
     from pipelines.request_state import launch_blocker
 
     session = Session()
@@ -258,6 +261,17 @@ def run(request_id: str, as_json: JsonOpt = False) -> None:
     blocker = launch_blocker(record)
     if blocker:
         fail(blocker, as_json=as_json)
+    instance = instance_for(session.settings)
+    if record.state in CLOSED_STATES:
+        finish_if_needed(session, instance, record, as_json=as_json)
+        return
+    holder = live_holder(session.ledger, instance, request_id)
+    if holder is not None:
+        fail(
+            f"{request_id} is being fulfilled by {holder.describe()}; nothing was changed "
+            "(run it again once that run has ended)",
+            as_json=as_json,
+        )
     run_request(session, request_id, as_json=as_json)
 
 

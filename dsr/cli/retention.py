@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from connectors.times import parse_aware
+from connectors.times import not_in_future, parse_aware
 from dsr.cli.output import console, emit_json, errors, fail
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
@@ -40,7 +40,7 @@ def purge(
     unknown = sorted(set(only or ()) - set(PURGES))
     if unknown:
         fail(f"unknown purge {', '.join(unknown)}; expected {', '.join(PURGES)}", as_json=as_json)
-    when = _parse(now, as_json)
+    when = _parse(now, as_json, dry_run=dry_run)
     session = Session()
     res = session.resources
     try:
@@ -78,11 +78,16 @@ def purge(
         raise typer.Exit(1)
 
 
-def _parse(text: str | None, as_json: bool) -> datetime:
+def _parse(text: str | None, as_json: bool, *, dry_run: bool) -> datetime:
+    from pipelines.retention import FUTURE
+
     try:
-        return parse_aware(text, "--now") or datetime.now(UTC)
+        when = parse_aware(text, "--now") or datetime.now(UTC)
+        if not dry_run:
+            not_in_future(when, "--now", FUTURE)
     except ValueError as exc:
-        fail(str(exc), as_json=as_json)
+        fail(f"{exc}; nothing was purged", as_json=as_json)
+    return when
 
 
 def _show(outcomes: list, dry_run: bool, when: datetime) -> None:
