@@ -134,11 +134,21 @@ def plant(rng: random.Random, n: int) -> tuple[list[dict[str, Any]], dict[int, t
             {"owner": 0, "email": f"{local}+news@{domain}"},
             {"owner": 0, "email": f"x{address}"},
         ]
+    # A decoy whose digits, read in its row's country, are another planted person's number is
+    # that person's number, not a decoy: drop it.
+    rows = [r for r in rows if r["owner"] or not r.get("phone") or _e164(r) not in used]
     for i, row in enumerate(rows, start=1):
         row["id"] = i
         for key in ("email", "phone", "country"):
             row.setdefault(key, None)
     return rows, given
+
+
+def _e164(row: dict[str, Any]) -> str | None:
+    try:
+        return parse_identity("phone", row["phone"], row["country"]).value
+    except ValueError:
+        return None
 
 
 def _old_keys(e164: str) -> set[str]:
