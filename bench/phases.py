@@ -21,7 +21,7 @@ from bench.measure import (
     text_rows_in_scope,
 )
 from bench.subjects import Cast, Subject
-from connectors import crm_sql
+from connectors import match_sql
 from connectors.datamap import DataMap, load_datamap
 from dsr.bundle import BundleRequest, build_bundle
 from dsr.keys import KeyRing
@@ -176,17 +176,17 @@ def mentions(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
         for k in sweep
     ]
     jobs += [(f"batch {b.scope}", b.subjects, b.scope, b.client_id) for b in cast.batches]
-    saved = crm_sql.PREFILTER_MAX_CLAUSES
+    saved = match_sql.PREFILTER_MAX_CLAUSES
     out: dict[str, list[dict[str, Any]]] = {"prefilter": [], "stream": []}
     done = 0
     try:
         for strategy, value in (("prefilter", ALWAYS_PREFILTER), ("stream", NEVER_PREFILTER)):
-            crm_sql.PREFILTER_MAX_CLAUSES = value
+            match_sql.PREFILTER_MAX_CLAUSES = value
             for label, subjects, scope, cid in jobs:
                 run = _mention_run(connectors, subjects, scope, cid)
                 out[strategy].append({"case": label, "subjects": len(subjects), **run})
                 done += 1
                 tick(done, 2 * len(jobs), f"{strategy}: {label}")
     finally:
-        crm_sql.PREFILTER_MAX_CLAUSES = saved
+        match_sql.PREFILTER_MAX_CLAUSES = saved
     return {"threshold": saved, **out}

@@ -16,35 +16,25 @@ Scope keeps a request inside its rights: ``user_account`` (iNextCRM is controlle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, false, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, false, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
+from connectors.crm_resolution import Resolution, SubjectState, resolve_across
 from connectors.datamap import DataMap, IdentityColumn, TableMap
 from connectors.datamap_checks import validate_against
 from connectors.identities import MentionMatcher, harvest_identity, match_values, same_identity
-from connectors.match_sql import folds_unicode, match_expression
+from connectors.match_sql import folds_unicode, match_expression, mention_prefilter
 from connectors.phone_countries import PhoneCountries, tenant_countries
 from connectors.sql_helpers import mention_of, pk_order, reflect_table, row_key, typed_value
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
-# Past this many LIKE clauses (search terms x free-text columns) a SQL pre-filter costs more than
-# streaming the text through MentionMatcher (bench/: break-even 27-48 terms on one column), and
-# SQLite refuses expressions deeper than 1000 from about 330 clauses.
-PREFILTER_MAX_CLAUSES = 72
-
-
-@dataclass
-class _Subject:
-    identities: set[Identity]
-    searched: set[Identity] = field(default_factory=set)
-    rows: dict[tuple[str, str], FoundRow] = field(default_factory=dict)
 
 
 class CrmSqlConnector:
@@ -74,6 +64,7 @@ class CrmSqlConnector:
         self.countries = PhoneCountries(
             datamap, region, default_phone_region, self._tenant_countries
         )
+        self._conn: Connection | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -87,6 +78,20 @@ class CrmSqlConnector:
     def _tenant_countries(self) -> Mapping[str, str]:
         with self.engine.connect() as conn:
             return tenant_countries(conn, self.datamap)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """The discovery's one connection (checked out, and pinged, once per call), or a new one
+        outside a discovery."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.connect() as conn:
+            self._conn = conn
+            try:
+                yield conn
+            finally:
+                self._conn = None
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
@@ -115,7 +120,7 @@ class CrmSqlConnector:
         scope: str,
         client_id: str | None = None,
         progress: Progress | None = None,
-        state: dict[str, _Subject] | None = None,
+        state: dict[str, SubjectState] | None = None,
     ) -> dict[str, set[Identity]]:
         """Every identity of each subject reachable through identity columns in this database.
 
@@ -124,13 +129,14 @@ class CrmSqlConnector:
         """
         state = {} if state is None else state
         for key, ids in subjects.items():
-            state.setdefault(key, _Subject(set())).identities |= ids
-        self._fixpoint(state, scope, client_id, progress)
+            state.setdefault(key, SubjectState(set())).identities |= ids
+        with self._connection():
+            self._fixpoint(state, scope, client_id, progress)
         return {key: set(state[key].identities) for key in subjects}
 
     def _fixpoint(
         self,
-        state: dict[str, _Subject],
+        state: dict[str, SubjectState],
         scope: str,
         client_id: str | None,
         progress: Progress | None,
@@ -154,7 +160,7 @@ class CrmSqlConnector:
 
     def _match_column(
         self,
-        state: dict[str, _Subject],
+        state: dict[str, SubjectState],
         fresh: dict[str, set[Identity]],
         name: str,
         tmap: TableMap,
@@ -185,7 +191,7 @@ class CrmSqlConnector:
                 if any(same_identity(i, stored, country) for i in wanted[key]):
                     self._own(state[key], name, tmap, row, f"identity:{ident_col.column}")
 
-    def _own(self, subject: _Subject, name: str, tmap: TableMap, row: dict, via: str) -> bool:
+    def _own(self, subject: SubjectState, name: str, tmap: TableMap, row: dict, via: str) -> bool:
         pk = row_key(tmap, row)
         if (name, pk) in subject.rows:
             return False
@@ -217,7 +223,7 @@ class CrmSqlConnector:
         """The Clients (tenant ids) whose rows in this database the person's identities reach."""
         if client_id is not None:
             return {str(client_id)}
-        state = {"subject": _Subject(set(identities))}
+        state = {"subject": SubjectState(set(identities))}
         self._fixpoint(state, scope, client_id, None)
         tenants = set()
         for (table, _), row in state["subject"].rows.items():
@@ -235,15 +241,28 @@ class CrmSqlConnector:
         scope: str,
         client_id: str | None = None,
         progress: Progress | None = None,
+        state: dict[str, SubjectState] | None = None,
     ) -> dict[str, Findings]:
+        """Each subject's rows, dependants and mentions in this database.
+
+        Given the ``state`` this database kept during ``resolve_across`` (``Resolution``), the
+        rows its identity columns matched are reused: only identities it has not searched yet
+        are searched, so the identity pass is not sent twice.
+        """
         tables, skipped = self.tables_in_scope(scope)
-        state = {key: _Subject(set(ids)) for key, ids in subjects.items()}
-        self._fixpoint(state, scope, client_id, progress)
-        for i, name in enumerate(tables):
-            self._follow_references(state, name, set(tables), client_id)
-            if progress:
-                progress("references", i + 1, len(tables))
-        mentions = self._mentions(state, tables, client_id, progress)
+        if state is None:
+            state = {key: SubjectState(set(ids)) for key, ids in subjects.items()}
+        else:
+            for key, ids in subjects.items():
+                state.setdefault(key, SubjectState(set())).identities |= ids
+            state = {key: state[key] for key in subjects}
+        with self._connection():
+            self._fixpoint(state, scope, client_id, progress)
+            for i, name in enumerate(tables):
+                self._follow_references(state, name, set(tables), client_id)
+                if progress:
+                    progress("references", i + 1, len(tables))
+            mentions = self._mentions(state, tables, client_id, progress)
         return {
             key: Findings(
                 system=self.system,
@@ -259,7 +278,11 @@ class CrmSqlConnector:
         }
 
     def _follow_references(
-        self, state: dict[str, _Subject], dependent: str, in_scope: set[str], client_id: str | None
+        self,
+        state: dict[str, SubjectState],
+        dependent: str,
+        in_scope: set[str],
+        client_id: str | None,
     ) -> None:
         for owner_table, ref in self.datamap.child_references():
             if ref.direction == "child" and owner_table == dependent:
@@ -286,7 +309,7 @@ class CrmSqlConnector:
 
     def _mentions(
         self,
-        state: dict[str, _Subject],
+        state: dict[str, SubjectState],
         tables: list[str],
         client_id: str | None,
         progress: Progress | None,
@@ -334,7 +357,7 @@ class CrmSqlConnector:
     ) -> Iterator[dict]:
         table = self.table(name)
         tenant = self._tenant_clause(table, tmap, client_id)
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             for start in range(0, len(values), self.chunk_size):
                 chunk = values[start : start + self.chunk_size]
                 query = select(table, expr.label("_match")).where(expr.in_(chunk))
@@ -354,19 +377,12 @@ class CrmSqlConnector:
         tenant = self._tenant_clause(table, tmap, client_id)
         if tenant is not None:
             query = query.where(tenant)
-        terms = matcher.prefilter_terms()
-        if terms is not None and len(terms) * len(tmap.free_text) <= PREFILTER_MAX_CLAUSES:
-            query = query.where(
-                or_(
-                    *(
-                        table.c[c].icontains(t, autoescape=True)
-                        for c in tmap.free_text
-                        for t in terms
-                    )
-                )
-            )
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+        prefilter = mention_prefilter(table, tmap.free_text, matcher.prefilter_terms())
+        if prefilter is not None:
+            query = query.where(prefilter)
+        with self._connection() as conn:
+            # Statement options: the connection may be shared by the rest of the discovery.
+            result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
             for row in result.mappings():
                 yield dict(row)
 
@@ -379,20 +395,4 @@ class CrmSqlConnector:
         return column == typed if typed is not None else false()
 
 
-def resolve_across(
-    connectors: Iterable[CrmSqlConnector],
-    subjects: dict[str, set[Identity]],
-    *,
-    scope: str,
-    client_id: str | None = None,
-) -> dict[str, set[Identity]]:
-    """The identity fixpoint over every region: a phone found in one region is searched in all."""
-    connectors = list(connectors)
-    states: list[dict[str, _Subject]] = [{} for _ in connectors]
-    current = {key: set(ids) for key, ids in subjects.items()}
-    while True:
-        before = {key: len(ids) for key, ids in current.items()}
-        for connector, state in zip(connectors, states, strict=True):
-            current = connector.resolve(current, scope=scope, client_id=client_id, state=state)
-        if all(len(current[key]) == n for key, n in before.items()):
-            return current
+__all__ = ["SCOPES", "CrmSqlConnector", "Progress", "Resolution", "resolve_across"]

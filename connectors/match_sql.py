@@ -18,7 +18,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, func, literal, select
+from sqlalchemy import Integer, Table, func, literal, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
@@ -26,6 +26,10 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from connectors.base import EMAIL, PHONE
 
+# Past this many LIKE clauses (search terms x free-text columns) a SQL pre-filter costs more than
+# streaming the text through MentionMatcher (bench/: break-even 27-48 terms on one column), and
+# SQLite refuses expressions deeper than 1000 from about 330 clauses.
+PREFILTER_MAX_CLAUSES = 72
 _PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "+", "/", "tel:")
 _EXTENSION_MARKS = ("ext", "#", ";", ",")
 _CUT = "x"
@@ -84,3 +88,14 @@ def folds_unicode(engine: Engine) -> bool:
     """Whether the database's lower() folds non-ASCII capitals (PostgreSQL with a Unicode
     ctype) or only ASCII ones (SQLite, the C locale); asked once per process and database."""
     return _folds(engine.url.render_as_string(hide_password=False), engine)
+
+
+def mention_prefilter(
+    table: Table, columns: tuple[str, ...], terms: list[str] | None
+) -> ColumnElement | None:
+    """A WHERE clause every text mentioning someone passes (case-insensitive LIKE on ASCII
+    terms, ``MentionMatcher.prefilter_terms``), or None where reading every text is cheaper or
+    no term is safe to filter on."""
+    if terms is None or len(terms) * len(columns) > PREFILTER_MAX_CLAUSES:
+        return None
+    return or_(*(table.c[c].icontains(t, autoescape=True) for c in columns for t in terms))
