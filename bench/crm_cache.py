@@ -15,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateIndex
 
 from dsr.democrm.planted import plant
 from dsr.democrm.schema import metadata
@@ -28,7 +30,15 @@ CACHE_DIR = Path(__file__).parent / ".cache"
 MARKER = "complete.json"
 # A cache seeded before a column was added would fail data-map validation: reseed on change.
 SCHEMA = hashlib.sha256(
-    ",".join(f"{t.name}.{c.name}" for t in metadata.sorted_tables for c in t.columns).encode()
+    (
+        ",".join(f"{t.name}.{c.name}" for t in metadata.sorted_tables for c in t.columns)
+        # Indexes too: a cache whose lookup expressions changed would be read by full scans.
+        + ";".join(
+            str(CreateIndex(ix).compile(dialect=sqlite.dialect()))
+            for t in metadata.sorted_tables
+            for ix in sorted(t.indexes, key=lambda i: str(i.name))
+        )
+    ).encode()
 ).hexdigest()[:12]
 # (region, rows loaded so far, rows in total, what is happening)
 SeedProgress = Callable[[str, int, int, str], None]

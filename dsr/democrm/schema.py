@@ -347,7 +347,8 @@ REFERENCE_COLUMNS: tuple[tuple[Table, str], ...] = (
 )
 
 for _table, _col, _kind in IDENTITY_COLUMNS:
-    _suffix = "_norm" if _kind in ("email", "phone") else ""
+    # Phones' expression changed (extensions cut): a new name, so existing CRMs get the new index.
+    _suffix = {"email": "_norm", "phone": "_digits"}.get(_kind, "")
     Index(f"ix_{_table.name}_{_col}{_suffix}", match_expression(_kind, _table.c[_col]))
 for _table, _col in REFERENCE_COLUMNS:
     Index(f"ix_{_table.name}_{_col}", _table.c[_col])
