@@ -1,6 +1,6 @@
 """The export bundle: every region's findings assembled into one verifiable ZIP."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from dagster import (
     AssetExecutionContext,
@@ -12,10 +12,8 @@ from dagster import (
 )
 
 from connectors.base import Findings
-from dsr.bundle import BundleRequest, build_bundle, verify_bundle
-from dsr.faults import crash_point
-from dsr.ledger import State
-from pipelines.assets.services import NOT_CONNECTED, ServiceSearch
+from pipelines.assets.services import ServiceSearch
+from pipelines.bundle_issue import IssuedBundle, issue_bundle
 from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
 from pipelines.request_lease import hold_request, release_request
@@ -56,84 +54,33 @@ def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> Asse
         record = led.get(request_id)
         hold_request(context, led, request_id)
         with failing_request(context, led, request_id, "bundle assembly"):
-            findings, not_searched = _flatten(findings_by_asset.values())
-            identities = set().union(*(f.identities for f in findings if f.system == "crm"))
-            held_in = [
-                {
-                    "backup_id": b.backup_id,
-                    "region": b.region,
-                    "expires_at": b.expires_at.isoformat(),
-                }
-                for b in backups.store().holding(identities)
-            ]
-            store, out_dir = exports.dir_for(f.region for f in findings if f.rows)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            result = build_bundle(
-                BundleRequest(
-                    request_id=request_id,
-                    request_type=record.type,
-                    scope=record.scope,
-                    client_id=record.client_id,
-                    received_at=record.received_at,
-                    due_at=record.due_at,
-                ),
-                findings,
-                {"crm": crm.datamap()},
-                ledger.key_ring(),
-                out_dir,
-                not_searched=not_searched,
-                backups=held_in,
+            issued = issue_bundle(
+                record,
+                findings_by_asset.values(),
+                led=led,
+                ledger=ledger,
+                exports=exports,
+                crm=crm,
+                backups=backups,
             )
-            crash_point("bundle_written")
-            report = verify_bundle(result.path, ledger.key_ring().public_key_pem())
-            if not report.ok:
-                raise RuntimeError(
-                    "the bundle failed its own verification: " + "; ".join(report.problems)
-                )
-            led.transition(
-                request_id,
-                State.FULFILLED,
-                result={
-                    "bundle": str(result.path),
-                    "bundle_sha256": result.sha256,
-                    "store": store,
-                    "rows_per_system": result.rows_per_system,
-                    "mentions_per_system": result.mentions_per_system,
-                    "not_searched": not_searched,
-                    "backups_holding": [b["backup_id"] for b in held_in],
-                },
-            )
-            crash_point("fulfilled")
         # The bundle is the answer; the identities were needed only to produce it.
         finish_cleanup(context.instance, led, staging, led.get(request_id))
         release_request(led, request_id, context.run.run_id)
         context.log.info(
-            f"request {request_id}: bundle of {result.files} files in the {store} store; rows "
-            + ", ".join(f"{k}={v}" for k, v in result.rows_per_system.items())
+            f"request {request_id}: bundle of {issued.files} files in the {issued.store} store; "
+            "rows " + ", ".join(f"{k}={v}" for k, v in issued.rows_per_system.items())
         )
-        return MaterializeResult(
-            metadata={
-                "path": MetadataValue.path(str(result.path)),
-                "sha256": result.sha256,
-                "files": result.files,
-                "store": store,
-                "rows_per_system": result.rows_per_system,
-                "mentions_per_system": result.mentions_per_system,
-            }
-        )
+        return MaterializeResult(metadata=bundle_metadata(issued))
 
     return access_bundle
 
 
-def _flatten(values: Iterable[Findings | ServiceSearch]) -> tuple[list[Findings], dict[str, str]]:
-    """CRM findings and every service account's findings; services nobody connected, named."""
-    findings: list[Findings] = []
-    not_searched: dict[str, str] = {}
-    for value in values:
-        if isinstance(value, ServiceSearch):
-            findings += value.findings
-            if value.status == NOT_CONNECTED:
-                not_searched[value.system] = "not connected by the Clients this request reaches"
-        else:
-            findings.append(value)
-    return findings, not_searched
+def bundle_metadata(issued: IssuedBundle) -> dict:
+    return {
+        "path": MetadataValue.path(issued.path),
+        "sha256": issued.sha256,
+        "files": issued.files,
+        "store": issued.store,
+        "rows_per_system": issued.rows_per_system,
+        "mentions_per_system": issued.mentions_per_system,
+    }

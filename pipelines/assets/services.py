@@ -6,7 +6,7 @@ connected is reported "not connected", never silently skipped.
 """
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from connectors.base import Findings
+from connectors.base import Findings, Identity
 from connectors.services import (
     PendingWithProcessor,
     ServiceConnector,
@@ -51,6 +51,10 @@ class ServiceSearch:
     status: str  # "searched" | "not connected"
     accounts: list[str] = field(default_factory=list)  # account labels, never addresses
     findings: list[Findings] = field(default_factory=list)
+
+    @property
+    def items(self) -> dict[str, int]:
+        return _items(self.findings)
 
 
 @dataclass
@@ -120,24 +124,38 @@ def service_findings_asset(kind: str) -> AssetsDefinition:
     ) -> Output[ServiceSearch]:
         led = ledger.ledger()
         with failing_request(context, led, subject.request_id, f"{kind} search"):
-            accounts = integrations.accounts(crm, subject.tenants, kind)
-            identities = set(subject.identities)
-
-            def search(account):  # type: ignore[no-untyped-def]
-                with closing_connector(integrations.connector(account)) as connector:
-                    return connector.find(identities)
-
-            with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
-                findings = list(pool.map(search, accounts))
-        status = "searched" if accounts else NOT_CONNECTED
-        labels = [a.label for a in accounts]
-        context.log.info(f"{kind}: {status}; {len(labels)} accounts; items {_items(findings)}")
+            found = search_service(
+                integrations, crm, kind, subject.tenants, set(subject.identities)
+            )
+        context.log.info(
+            f"{kind}: {found.status}; {len(found.accounts)} accounts; items {found.items}"
+        )
         return Output(
-            ServiceSearch(kind, status, labels, findings),
-            metadata={"status": status, "accounts": labels, "items": _items(findings)},
+            found,
+            metadata={"status": found.status, "accounts": found.accounts, "items": found.items},
         )
 
     return _findings
+
+
+def search_service(
+    integrations: IntegrationsResource,
+    crm: CrmDatabasesResource,
+    kind: str,
+    tenants: Mapping[str, Sequence[str]],
+    identities: set[Identity],
+) -> ServiceSearch:
+    """Search every connected ``kind`` account of the Clients reached, a few at a time."""
+    accounts = integrations.accounts(crm, tenants, kind)
+
+    def search(account):  # type: ignore[no-untyped-def]
+        with closing_connector(integrations.connector(account)) as connector:
+            return connector.find(identities)
+
+    with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
+        findings = list(pool.map(search, accounts))
+    status = "searched" if accounts else NOT_CONNECTED
+    return ServiceSearch(kind, status, [a.label for a in accounts], findings)
 
 
 def service_erasure_asset(kind: str) -> AssetsDefinition:
