@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +66,17 @@ class Prepared:
         return self.env.settings.home
 
 
+def at_tests_now() -> time_machine.travel:
+    """A module's fixture is made before any test's clock starts (tests/conftest.py): it
+    travels to the same "now" for its setup (the planted minor's birth date follows "today")."""
+    return time_machine.travel(FROZEN_NOW, tick=True)
+
+
 @contextmanager
 def prepared_home(home: Path) -> Iterator[Prepared]:
-    with demo_environment(home) as env:
-        # Prepared once for a module, outside any test's clock: travel to the tests' "now".
-        with time_machine.travel(FROZEN_NOW, tick=True):
+    with ExitStack() as stack:
+        with at_tests_now():
+            env = stack.enter_context(demo_environment(home))
             access = dsr_json("access", "--email", DEMO_EMAIL)
             erasure = dsr_json(
                 "erase",

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import time_machine
 from sqlalchemy import Table, select
 
 from connectors.base import EMAIL, Identity
@@ -24,8 +24,7 @@ from dsr.intake import IntakeRequest, check_intake
 from dsr.ledger import RequestType, Scope
 from resources.engines import engine_for
 from resources.integrations import SERVICES
-from tests.cli_env import dsr, dsr_json
-from tests.clock import FROZEN_NOW
+from tests.cli_env import at_tests_now, dsr, dsr_json
 from tests.dsr_env import DsrEnv, demo_environment
 
 CONTACTS = 2500  # 50 synthetic Users per region
@@ -34,8 +33,10 @@ SAMPLE = 50
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DsrEnv]:
-    with demo_environment(tmp_path_factory.mktemp("people") / "home", contacts=10) as env:
-        with time_machine.travel(FROZEN_NOW, tick=True):
+    with ExitStack() as stack:
+        with at_tests_now():
+            home = tmp_path_factory.mktemp("people") / "home"
+            env = stack.enter_context(demo_environment(home, contacts=10))
             seeded = dsr("seed", "--contacts", str(CONTACTS))  # as an operator seeds the demo
         assert seeded.code == 0, seeded
         yield env

@@ -7,6 +7,7 @@ needs state that is not there (no ledger, no keys) refuses instead of making a n
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,7 @@ def open_ledger(settings: Settings, resources: dict[str, Any]) -> Ledger:
     try:
         return resources["ledger"].ledger()
     except DBAPIError as exc:
-        name = (
-            "DSR_LEDGER_URL"
-            if make_url(settings.ledger_url).get_backend_name() != "sqlite"
-            else ("the ledger")
-        )
+        name = "DSR_LEDGER_URL" if os.environ.get("DSR_LEDGER_URL") else "the ledger"
         raise SettingsError(
             f"{name}: cannot open the ledger database {shown_url(settings.ledger_url)}: "
             f"{_reason(exc)}"
