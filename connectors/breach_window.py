@@ -71,9 +71,16 @@ def parse_instant(raw: str, what: str, *, end_of_day: bool) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def parse_window(since: str, until: str) -> BreachWindow:
+def parse_window(since: str, until: str, *, now: datetime | None = None) -> BreachWindow:
     start = parse_instant(since, "since", end_of_day=False)
     end = parse_instant(until, "until", end_of_day=True)
+    current = now or datetime.now(UTC)
+    if start > current:
+        # Rows "present" in a future window would be today's rows: a report of the wrong thing.
+        raise BreachInputError(
+            f"since ({start.isoformat()}) is in the future (now {current:%Y-%m-%dT%H:%M}Z): "
+            "give when the breach began"
+        )
     if start >= end:
         raise BreachInputError(
             f"since ({start.isoformat()}) must come before until ({end.isoformat()})"

@@ -121,20 +121,65 @@ def check_client(connectors: Sequence[CrmSqlConnector], client_id: str) -> list[
     return found
 
 
+def _check_scope(scope: Scope, client_id: str | None, authorization: str | None) -> None:
+    """A Client's id and instruction belong to client_data; anywhere else they would be ignored."""
+    if scope != Scope.CLIENT_DATA:
+        if client_id or authorization:
+            raise IntakeError(
+                "a client id and an authorisation reference apply only to scope client_data: "
+                "choose scope client_data for a request about a Client's data (--scope "
+                "client_data), or leave them out for the person's own account"
+            )
+        return
+    if not client_id:
+        raise IntakeError(
+            "a client_data request needs the Client's id: iNextCRM acts on Client Data only "
+            "inside that Client's tenant"
+        )
+    if not authorization:
+        raise IntakeError(
+            "a client_data request needs the Client's authorisation reference (their "
+            "documented instruction): iNextCRM is only the processor of Client Data "
+            "(policy 2.2, 15). Ask the Client for it, or use scope user_account."
+        )
+
+
+@dataclass(frozen=True)
+class CheckedIntake:
+    """A request that passed every check; what registration writes."""
+
+    identities: set[Identity]
+    client_id: str | None
+    authorization_ref: str | None
+    ticket_ref: str | None
+    verified_by: str | None
+
+
+def check_intake(
+    connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
+) -> CheckedIntake:
+    """Every check registration makes, without writing anything (IntakeError says what to fix)."""
+    identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
+    checked = CheckedIntake(
+        identities=identities,
+        client_id=_check_reference("client id", req.client_id),
+        authorization_ref=_check_reference("authorisation reference", req.authorization_ref),
+        ticket_ref=_check_reference("ticket reference", req.ticket_ref),
+        verified_by=_check_reference("identity verified by", req.verified_by),
+    )
+    _check_scope(req.scope, checked.client_id, checked.authorization_ref)
+    check_databases(connectors)
+    if checked.client_id:
+        check_client(connectors, checked.client_id)
+    return checked
+
+
 def check_preview(
     connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
 ) -> set[Identity]:
-    """What a dry run needs checked, as registration would: identities, databases, Client.
-
-    A client_data preview without a known Client would search every tenant: refused.
-    """
-    identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
-    check_databases(connectors)
-    if req.scope == Scope.CLIENT_DATA:
-        if not req.client_id:
-            raise IntakeError("a client_data request needs the Client's id")
-        check_client(connectors, req.client_id)
-    return identities
+    """What a dry run needs checked: the same as registration, since a preview of a Client's
+    rows shows Client Data and needs the Client's instruction just as much."""
+    return check_intake(connectors, req, default_region=default_region).identities
 
 
 def register_request(
@@ -143,40 +188,23 @@ def register_request(
     req: IntakeRequest,
     *,
     default_region: str = "US",
+    checked: CheckedIntake | None = None,
 ) -> RequestRecord:
-    identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
-    client_id = _check_reference("client id", req.client_id)
-    authorization = _check_reference("authorisation reference", req.authorization_ref)
-    ticket = _check_reference("ticket reference", req.ticket_ref)
-    verified_by = _check_reference("identity verified by", req.verified_by)
-    if req.scope == Scope.CLIENT_DATA:
-        if not client_id:
-            raise IntakeError(
-                "a client_data request needs the Client's id: iNextCRM acts on Client Data only "
-                "inside that Client's tenant"
-            )
-        if not authorization:
-            raise IntakeError(
-                "a client_data request needs the Client's authorisation reference (their "
-                "documented instruction): iNextCRM is only the processor of Client Data "
-                "(policy 2.2, 15). Ask the Client for it, or use scope user_account."
-            )
-    check_databases(connectors)
-    if client_id:
-        check_client(connectors, client_id)
+    """Check (unless ``checked`` is the result of ``check_intake`` for ``req``) and register."""
+    checked = checked or check_intake(connectors, req, default_region=default_region)
     try:
         record = ledger.register(
             type=req.type,
             scope=req.scope,
-            identities=identities,
-            client_id=client_id,
-            authorization_ref=authorization,
-            ticket_ref=ticket,
+            identities=checked.identities,
+            client_id=checked.client_id,
+            authorization_ref=checked.authorization_ref,
+            ticket_ref=checked.ticket_ref,
             channel=req.channel,
             payload=req.payload,
         )
     except RequestRefused as exc:
         raise IntakeError(str(exc)) from None
-    if verified_by:
-        record = ledger.mark_identity_verified(record.request_id, by=verified_by)
+    if checked.verified_by:
+        record = ledger.mark_identity_verified(record.request_id, by=checked.verified_by)
     return record

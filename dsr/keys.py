@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -40,6 +41,84 @@ def _load_or_create(path: Path, make: bytes) -> bytes:
     return path.read_bytes()
 
 
+MIN_HASH_KEY_BYTES = 16
+
+
+def _hash_key(text: str, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ValueError(f"{where} is not hexadecimal: give 64 hex digits (32 bytes)") from None
+    if len(key) < MIN_HASH_KEY_BYTES:
+        raise ValueError(
+            f"{where} is {len(key)} bytes: a hash key needs at least {MIN_HASH_KEY_BYTES} "
+            "(64 hex digits make 32)"
+        )
+    return key
+
+
+def _fernet(key: bytes, where: str) -> Fernet:
+    try:
+        return Fernet(key.strip())
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{where} is not a Fernet key (32 url-safe base64-encoded bytes): make one with "
+            "cryptography.fernet.Fernet.generate_key()"
+        ) from None
+
+
+def _signing_pem(env: str) -> bytes:
+    """DSR_SIGNING_KEY's PEM: the text itself, or the file it names."""
+    if env.lstrip().startswith("-----"):
+        return env.encode()
+    path = Path(env).expanduser()
+    if not path.is_file():
+        raise ValueError(
+            f"DSR_SIGNING_KEY is neither PEM text nor the path of a file: no such file {path}"
+        )
+    return path.read_bytes()
+
+
+def _private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError(f"{where} is not an unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{where} is not an Ed25519 private key")
+    return key
+
+
+def check_key_settings(keys_dir: Path) -> None:
+    """Refuse (ValueError naming the variable or file) a key that is set or stored but unusable.
+
+    Reads only: a key that does not exist yet is made on first use, not here."""
+    if env := os.environ.get("DSR_HASH_KEY"):
+        _hash_key(env, "DSR_HASH_KEY")
+    elif (keys_dir / "hash.key").is_file():
+        _hash_key((keys_dir / "hash.key").read_text(), str(keys_dir / "hash.key"))
+    if env := os.environ.get("DSR_DATA_KEY"):
+        _fernet(env.encode(), "DSR_DATA_KEY")
+    elif (keys_dir / "data.key").is_file():
+        _fernet((keys_dir / "data.key").read_bytes(), str(keys_dir / "data.key"))
+    if env := os.environ.get("DSR_SIGNING_KEY"):
+        _private_key(_signing_pem(env), "DSR_SIGNING_KEY")
+    elif (keys_dir / "signing.pem").is_file():
+        _private_key((keys_dir / "signing.pem").read_bytes(), str(keys_dir / "signing.pem"))
+
+
+def signing_key_source(keys_dir: Path) -> str:
+    """Where the signing key comes from, in words for a message."""
+    env = os.environ.get("DSR_SIGNING_KEY")
+    if env:
+        return "DSR_SIGNING_KEY" if env.lstrip().startswith("-----") else f"DSR_SIGNING_KEY ({env})"
+    return str(keys_dir / "signing.pem")
+
+
+def signing_key_exists(keys_dir: Path) -> bool:
+    return bool(os.environ.get("DSR_SIGNING_KEY")) or (keys_dir / "signing.pem").is_file()
+
+
 @dataclass(frozen=True)
 class KeyRing:
     keys_dir: Path
@@ -48,37 +127,30 @@ class KeyRing:
     def hash_key(self) -> bytes:
         env = os.environ.get("DSR_HASH_KEY")
         if env:
-            return bytes.fromhex(env)
-        return bytes.fromhex(
-            _load_or_create(self.keys_dir / "hash.key", secrets.token_hex(32).encode()).decode()
-        )
+            return _hash_key(env, "DSR_HASH_KEY")
+        path = self.keys_dir / "hash.key"
+        return _hash_key(_load_or_create(path, secrets.token_hex(32).encode()).decode(), str(path))
 
     @cached_property
     def fernet(self) -> Fernet:
         env = os.environ.get("DSR_DATA_KEY")
-        key = (
-            env.encode()
-            if env
-            else _load_or_create(self.keys_dir / "data.key", Fernet.generate_key())
-        )
-        return Fernet(key)
+        if env:
+            return _fernet(env.encode(), "DSR_DATA_KEY")
+        path = self.keys_dir / "data.key"
+        return _fernet(_load_or_create(path, Fernet.generate_key()), str(path))
 
     @cached_property
     def signing_key(self) -> Ed25519PrivateKey:
         env = os.environ.get("DSR_SIGNING_KEY")
         if env:
-            pem = Path(env).read_bytes() if not env.lstrip().startswith("-----") else env.encode()
-        else:
-            fresh = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            pem = _load_or_create(self.keys_dir / "signing.pem", fresh)
-        key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError("DSR_SIGNING_KEY is not an Ed25519 private key")
-        return key
+            return _private_key(_signing_pem(env), "DSR_SIGNING_KEY")
+        fresh = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = self.keys_dir / "signing.pem"
+        return _private_key(_load_or_create(path, fresh), str(path))
 
     def public_key_pem(self) -> str:
         return (

@@ -35,6 +35,8 @@ from dsr.ledger.records import check_lift_reasons, check_liftable
 
 IN_FORCE = (State.RECEIVED, State.IN_PROGRESS, State.FAILED, State.FULFILLED)
 PerRegion = dict[str, set[RowKey]]
+# region -> row (or ("*", table)) -> the restrictions covering it
+Owners = dict[str, dict[RowKey | tuple[str, str], set[str]]]
 
 
 def check_lift(
@@ -65,7 +67,10 @@ def lift_restriction(
         for r in ledger.list_requests(states=IN_FORCE)
         if r.type is RequestType.RESTRICTION and r.request_id != request_id
     ]
-    keep, keep_tables = _covered(ledger, connectors, others, unknown_for=record.subject_hash)
+    owners: Owners = defaultdict(lambda: defaultdict(set))
+    keep, keep_tables = _covered(
+        ledger, connectors, others, unknown_for=record.subject_hash, owners=owners
+    )
     ledger.audit(request_id, "restriction_lift_started", why)
     per_region: dict[str, dict[str, dict[str, int]]] = {}
     for connector in connectors:
@@ -92,8 +97,20 @@ def lift_restriction(
         "at": datetime.now(UTC).isoformat(),
         "rows_cleared_per_system": cleared,
         "rows_per_table": per_region,
+        # Which other restrictions keep some of these rows flagged, so the operator can see
+        # what still has to be lifted (request ids only).
+        "kept_for": _blockers(own, owners),
     }
     return ledger.lift(request_id, details)
+
+
+def _blockers(own: PerRegion, owners: Owners) -> list[str]:
+    found: set[str] = set()
+    for region, keys in own.items():
+        by_key = owners.get(region, {})
+        for key in keys:
+            found |= by_key.get(key, set()) | by_key.get(("*", key[0]), set())
+    return sorted(found)
 
 
 def _covered(
@@ -102,22 +119,29 @@ def _covered(
     records: Sequence[RequestRecord],
     *,
     unknown_for: str | None,
+    owners: Owners | None = None,
 ) -> tuple[PerRegion, dict[str, set[str]]]:
     """Rows the restrictions cover per region; and, for those of subject ``unknown_for`` that
-    lost their identities, the tables where they covered rows nobody recorded."""
+    lost their identities, the tables where they covered rows nobody recorded. ``owners``
+    gathers which request covers each row (``("*", table)`` for such a whole table)."""
     rows: PerRegion = defaultdict(set)
     unknown: dict[str, set[str]] = defaultdict(set)
+    owners = defaultdict(lambda: defaultdict(set)) if owners is None else owners
     groups: dict[tuple[str, str | None], dict[str, set[Identity]]] = defaultdict(dict)
     for record in records:
         recorded, already = _recorded(ledger, record.request_id)
         for region, keys in recorded.items():
             rows[region] |= keys
+            for key in keys:
+                owners[region][key].add(record.request_id)
         try:
             ids = ledger.identities(record.request_id)
         except IdentitiesForgotten:
             if record.subject_hash == unknown_for:
                 for region, tables in already.items():
                     unknown[region] |= tables
+                    for table in tables:
+                        owners[region][("*", table)].add(record.request_id)
             continue
         groups[(str(record.scope), record.client_id)][record.request_id] = ids
     for (scope, client_id), subjects in groups.items():
@@ -125,8 +149,11 @@ def _covered(
         for connector in connectors:
             found = connector.find(resolved, scope=scope, client_id=client_id)
             unrestrictor = CrmUnrestrictor(connector)
-            for findings in found.values():
-                rows[connector.region] |= unrestrictor.covered(findings)
+            for request_id, findings in found.items():
+                keys = unrestrictor.covered(findings)
+                rows[connector.region] |= keys
+                for key in keys:
+                    owners[connector.region][key].add(request_id)
     return rows, unknown
 
 

@@ -16,8 +16,11 @@ _started: Any = None
 
 def start_services_if_standins() -> Any:
     """Start the stand-ins once per process when configured; returns them (or None)."""
+    from dsr.settings import services_mode
+
     global _started
-    if os.environ.get("DSR_SERVICES", "standins").strip().lower() != "standins":
+    # Anything but standins or real is refused (SettingsError), never taken to mean "real".
+    if services_mode() != "standins":
         return None
     if _started is None:
         from standins.demo import DemoServices

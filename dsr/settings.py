@@ -1,7 +1,9 @@
 """Where the embedded default keeps its state, and how every path and URL is overridden.
 
-Everything lives under one folder, ``DSR_HOME`` (default ``./.dsr``). Each location can be moved
-with its own environment variable; the README lists them all.
+Everything lives under one folder, ``DSR_HOME`` (found as ``dsr.home`` says: the variable, else
+the nearest ``.dsr`` folder). Each location can be moved with its own environment variable; the
+README lists them all. Every value is checked here, so a bad one stops a command before it does
+anything (``SettingsError``, one line naming the variable).
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dsr import config_checks as check
+from dsr.config_checks import SettingsError
+from dsr.home import HomeSource, find_home
+from dsr.keys import check_key_settings
 from dsr.ledger.business_calendar import DEFAULT_CALENDAR, business_calendar
 
 DEFAULT_REGIONS = ("us", "eu")
 DEMO_DATAMAP = Path(__file__).parent / "democrm" / "inextcrm.datamap.yaml"
+EXECUTORS = ("in_process", "multiprocess")
+PHYSICAL_CLEANUPS = ("vacuum_full", "vacuum", "none")
+SERVICES_MODES = ("standins", "real")
+GOTOMEETING_API = "https://api.getgo.com/G2M/rest"
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
-
-
-class SettingsError(ValueError):
-    """An environment variable holds something unusable; the message names the variable."""
 
 
 def _days(name: str, default: int) -> int:
@@ -43,6 +49,16 @@ def _calendar(spec: str) -> str:
     except ValueError as exc:
         raise SettingsError(f"DSR_BUSINESS_CALENDAR: {exc}") from None
     return spec
+
+
+def _path(name: str, default: Path) -> Path:
+    return check.folder(name, Path(_env(name) or default).expanduser())
+
+
+def services_mode() -> str:
+    """``DSR_SERVICES``: standins (default) or real."""
+    value = (_env("DSR_SERVICES") or "standins").strip().lower()
+    return check.choice("DSR_SERVICES", value, SERVICES_MODES)
 
 
 @dataclass(frozen=True)
@@ -71,47 +87,72 @@ class Settings:
     deadline_warn_days: int = 5
     business_calendar: str = DEFAULT_CALENDAR
     extra: dict[str, str] = field(default_factory=dict)
+    services: str = "standins"
+    home_source: HomeSource = HomeSource.ENV
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
-        base = Path(home or _env("DSR_HOME", ".dsr")).expanduser().resolve()
-        regions = tuple(
-            r.strip().lower()
-            for r in (_env("DSR_REGIONS") or ",".join(DEFAULT_REGIONS)).split(",")
-            if r.strip()
-        )
+        """The settings of this process; SettingsError naming the first unusable variable."""
+        try:
+            choice = find_home()
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        base = Path(home).expanduser().resolve() if home else choice.path
+        check.folder("DSR_HOME", base)
+        regions = check.regions(os.environ.get("DSR_REGIONS"), DEFAULT_REGIONS)
+        check.check_names(os.environ, regions)
         crm_urls = {
-            r: _env(f"DSR_CRM_URL_{r.upper()}") or f"sqlite:///{base / 'crm' / f'{r}.sqlite'}"
+            r: check.database_url(f"DSR_CRM_URL_{r.upper()}", url)
+            if (url := _env(f"DSR_CRM_URL_{r.upper()}"))
+            else f"sqlite:///{base / 'crm' / f'{r}.sqlite'}"
             for r in regions
         }
-        exports_root = Path(_env("DSR_EXPORTS_DIR") or base / "exports")
-        export_dirs = {
-            r: Path(_env(f"DSR_EXPORTS_DIR_{r.upper()}") or exports_root / r) for r in regions
-        }
+        exports_root = _path("DSR_EXPORTS_DIR", base / "exports")
+        export_dirs = {r: _path(f"DSR_EXPORTS_DIR_{r.upper()}", exports_root / r) for r in regions}
+        keys_dir = _path("DSR_KEYS_DIR", base / "keys")
+        try:
+            check_key_settings(keys_dir)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        ledger_url = _env("DSR_LEDGER_URL")
         return cls(
             home=base,
             regions=regions,
             crm_urls=crm_urls,
-            datamap_path=Path(_env("DSR_DATAMAP") or DEMO_DATAMAP),
-            ledger_url=_env("DSR_LEDGER_URL") or f"sqlite:///{base / 'ledger.sqlite'}",
+            datamap_path=Path(
+                check.existing_file("DSR_DATAMAP", _env("DSR_DATAMAP") or "") or DEMO_DATAMAP
+            ),
+            ledger_url=check.database_url("DSR_LEDGER_URL", ledger_url)
+            if ledger_url
+            else f"sqlite:///{base / 'ledger.sqlite'}",
             export_dirs=export_dirs,
-            keys_dir=Path(_env("DSR_KEYS_DIR") or base / "keys"),
-            staging_dir=Path(_env("DSR_STAGING_DIR") or base / "staging"),
-            proofs_dir=Path(_env("DSR_PROOFS_DIR") or base / "proofs"),
-            credentials_dir=Path(_env("DSR_CREDENTIALS_DIR") or base / "credentials"),
-            backups_dir=Path(_env("DSR_BACKUPS_DIR") or base / "backups"),
-            dagster_home=Path(_env("DAGSTER_HOME") or base / "dagster"),
-            executor=_env("DSR_EXECUTOR", "in_process") or "in_process",
-            default_phone_region=(_env("DSR_PHONE_REGION", "US") or "US").upper(),
-            physical_cleanup=_env("DSR_PHYSICAL_CLEANUP", "vacuum_full") or "vacuum_full",
-            google_url=_env("DSR_GOOGLE_URL", "") or "",
-            gotomeeting_url=_env("DSR_GOTOMEETING_URL") or "https://api.getgo.com/G2M/rest",
-            dropbox_ca_file=_env("DSR_DROPBOX_CA", "") or "",
+            keys_dir=keys_dir,
+            staging_dir=_path("DSR_STAGING_DIR", base / "staging"),
+            proofs_dir=_path("DSR_PROOFS_DIR", base / "proofs"),
+            credentials_dir=_path("DSR_CREDENTIALS_DIR", base / "credentials"),
+            backups_dir=_path("DSR_BACKUPS_DIR", base / "backups"),
+            dagster_home=_path("DAGSTER_HOME", base / "dagster"),
+            executor=check.choice("DSR_EXECUTOR", _env("DSR_EXECUTOR") or "in_process", EXECUTORS),
+            default_phone_region=check.phone_region(_env("DSR_PHONE_REGION") or "US"),
+            physical_cleanup=check.choice(
+                "DSR_PHYSICAL_CLEANUP",
+                _env("DSR_PHYSICAL_CLEANUP") or "vacuum_full",
+                PHYSICAL_CLEANUPS,
+            ),
+            google_url=check.http_url("DSR_GOOGLE_URL", _env("DSR_GOOGLE_URL") or ""),
+            gotomeeting_url=check.http_url(
+                "DSR_GOTOMEETING_URL", _env("DSR_GOTOMEETING_URL") or GOTOMEETING_API
+            ),
+            dropbox_ca_file=check.existing_file("DSR_DROPBOX_CA", _env("DSR_DROPBOX_CA") or ""),
             backup_retention_days=_days("DSR_BACKUP_RETENTION_DAYS", 30),
             export_retention_days=_days("DSR_EXPORT_RETENTION_DAYS", 30),
-            alert_webhook_url=_env("DSR_ALERT_WEBHOOK_URL", "") or "",
+            alert_webhook_url=check.http_url(
+                "DSR_ALERT_WEBHOOK_URL", _env("DSR_ALERT_WEBHOOK_URL") or ""
+            ),
             deadline_warn_days=_days("DSR_DEADLINE_WARN_DAYS", 5),
             business_calendar=_calendar(_env("DSR_BUSINESS_CALENDAR") or DEFAULT_CALENDAR),
+            services=services_mode(),
+            home_source=HomeSource.ENV if home else choice.source,
         )
 
     def ensure_dirs(self) -> None:

@@ -7,7 +7,6 @@ same materialisations of its own partitions (``subject_identities``, ``crm_<regi
 its reason; the others finish.
 """
 
-
 import time
 
 from dagster import Nothing, OpExecutionContext, Out, Output, in_process_executor, job, op

@@ -1,16 +1,24 @@
-"""Running the fulfilment job from outside Dagster's UI (the CLI), as a run the UI shows."""
+"""Running the fulfilment job from outside Dagster's UI (the CLI), as a run the UI shows.
+
+Dagster's own log of such a run (every event, with tracebacks) goes to a file under
+``$DSR_HOME/logs``, not to the terminal: a person at the CLI reads one line saying what went
+wrong and where that file is. ``verbose`` puts the log on the terminal as well.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, Definitions
+from dagster import DagsterEventType, DagsterInstance, Definitions, EventLogEntry
 from dagster._core.utils import make_new_run_id
 
 from dsr.faults import crash_point
@@ -40,6 +48,38 @@ class LaunchResult:
     run_id: str
     success: bool
     failed_steps: list[str]
+    log_path: Path | None = None
+
+
+def loggers_config(verbose: bool) -> dict[str, Any]:
+    """Run config for Dagster's console logger: quiet unless asked (the file has everything)."""
+    return {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}
+
+
+def _line(record: EventLogEntry) -> str:
+    when = datetime.fromtimestamp(record.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    event = record.dagster_event
+    kind = event.event_type_value if event is not None else "LOG"
+    text = f"{when} {logging.getLevelName(record.level)} {record.step_key or '-'} {kind}"
+    text += f" {record.user_message or (event.message if event is not None else '') or ''}"
+    error = getattr(event.event_specific_data, "error", None) if event is not None else None
+    if error is not None:
+        text += "\n" + error.to_string()
+    elif record.error_info is not None:
+        text += "\n" + record.error_info.to_string()
+    return text.rstrip() + "\n"
+
+
+def write_run_log(instance: DagsterInstance, run_id: str, folder: Path) -> Path:
+    """Dagster's log of one run as text: ``<folder>/run-<run id>.log``."""
+    return write_log(instance.all_logs(run_id), folder / f"run-{run_id}.log")
+
+
+def write_log(records: Iterable[EventLogEntry], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.writelines(_line(record) for record in records)
+    return path
 
 
 READY = ".dsr-ready"
@@ -101,8 +141,11 @@ def run_fulfilment(
     *,
     job_name: str = ACCESS_JOB,
     on_step: OnStep | None = None,
+    log_dir: Path | None = None,
+    verbose: bool = False,
 ) -> LaunchResult:
-    """Execute the request's run in this process and report each step as it finishes."""
+    """Execute the request's run in this process and report each step as it finishes; with
+    ``log_dir``, write Dagster's log of the run there."""
     instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [request_id])
     job = defs.resolve_job_def(job_name)
     run_id = make_new_run_id()
@@ -115,7 +158,7 @@ def run_fulfilment(
             run_id=run_id,
             raise_on_error=False,
             tags={REQUEST_ID_TAG: request_id},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={"loggers": loggers_config(verbose)},
         )
         outcome["success"] = result.success
 
@@ -140,4 +183,5 @@ def run_fulfilment(
             break
         time.sleep(0.2)
     worker.join()
-    return LaunchResult(run_id, outcome.get("success", False), failed)
+    log_path = write_run_log(instance, run_id, log_dir) if log_dir is not None else None
+    return LaunchResult(run_id, outcome.get("success", False), failed, log_path)

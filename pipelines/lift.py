@@ -4,6 +4,8 @@ The form carries the request id, the reason, the reference of the notice that to
 beforehand and who lifts it — no personal data. The work is ``dsr.restriction_lift``'s.
 """
 
+from typing import Any
+
 from dagster import (
     Config,
     DagsterInstance,
@@ -90,13 +92,18 @@ def lift_restriction_job() -> None:
 
 
 def run_lift(
-    defs: Definitions, instance: DagsterInstance, config: LiftRestrictionConfig
+    defs: Definitions,
+    instance: DagsterInstance,
+    config: LiftRestrictionConfig,
+    *,
+    loggers: dict[str, Any] | None = None,
 ) -> ExecuteInProcessResult:
-    """Execute the lift as a run the UI shows, here and now (the CLI's way in)."""
+    """Execute the lift as a run the UI shows, here and now (the CLI's way in); ``loggers``:
+    the run config of its loggers (``pipelines.launch.loggers_config``)."""
     return defs.resolve_job_def(LIFT_JOB).execute_in_process(
         run_config={
             "ops": {OP: {"config": config.model_dump()}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "loggers": loggers or {"console": {"config": {"log_level": "WARNING"}}},
         },
         instance=instance,
         raise_on_error=False,

@@ -25,4 +25,6 @@ def engine_for(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # A server that does not answer is an error within seconds, not a hang at the first query.
+    timeout = {} if "connect_timeout" in url else {"connect_timeout": 10}
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=timeout)

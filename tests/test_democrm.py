@@ -93,12 +93,13 @@ def test_counts_are_proportional_and_match_the_database(tmp_path: Path) -> None:
     assert counts["invoices"] == 12 * counts["clients"]
     assert counts["payment_methods"] == counts["clients"]
     assert counts["visitor_analytics"] > 2 * counts["users"]
-    assert set(seen) == {t.name for t in metadata.sorted_tables}
+    # Synthetic Clients connect no services: only planted ones have (working) integrations.
+    assert set(seen) == {t.name for t in metadata.sorted_tables} - {"integrations"}
     assert all(done == total for done, total in seen.values())
     with engine.connect() as conn:
         for table in metadata.sorted_tables:
-            assert (
-                conn.execute(select(func.count()).select_from(table)).scalar() == counts[table.name]
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == counts.get(
+                table.name, 0
             ), table.name
         years = conn.execute(text("SELECT min(created_at), max(created_at) FROM contacts")).one()
         assert years[0] >= "2019" and years[1] < "2027"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +15,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")
 
 def backup(as_json: JsonOpt = False) -> None:
     """Snapshot every regional CRM now (with its identity index); prints the backup ids."""
-    session = Session()
+    session = Session(as_json=as_json)
+    session.connectors()  # every region reachable and fitting the data map, before any copy
+    _ = session.ledger  # the home (announced if new) and the ledger exist before any copy
     store = session.resources["backups"].store()
     datamap = session.crm.datamap()
     records = [store.snapshot(r, session.crm.urls[r], datamap) for r in session.settings.regions]
@@ -45,12 +48,20 @@ def restore_backup(
 ) -> None:
     """Restore a snapshot and re-apply every erasure, opt-out and restriction recorded since,
     before it is usable."""
-    from connectors.backup_record import BackupCorrupt, RestoreFailed, RestoreRefused
+    from connectors.backup_record import BackupError
     from connectors.backups import restore
     from connectors.crm_erase import CrmEraser
 
-    session = Session()
+    session = Session(as_json=as_json, creates=False)
     res = session.resources["backups"]
+    try:
+        record = res.store().get(backup_id)
+    except BackupError as exc:
+        fail(
+            f"nothing restored: {exc}; `dsr backup` prints the ids of the backups it makes",
+            as_json=as_json,
+        )
+    _check_target(record.backend, target, as_json)
     hasher = session.resources["ledger"].key_ring().keyed_hash
     physical = session.settings.physical_cleanup
     try:
@@ -62,7 +73,7 @@ def restore_backup(
             res.tombstones(),
             lambda connector: CrmEraser(connector, hasher=hasher, physical=physical),  # type: ignore[arg-type]
         )
-    except (BackupCorrupt, RestoreRefused, RestoreFailed, KeyError, ValueError) as exc:
+    except (BackupError, KeyError, ValueError) as exc:
         fail(f"restore of {backup_id} refused or failed: {exc}", as_json=as_json)
     payload = {
         "ok": report.usable,
@@ -89,3 +100,34 @@ def restore_backup(
         )
     if not report.usable:
         raise typer.Exit(1)
+
+
+def _check_target(backend: str, target: str, as_json: bool) -> None:
+    """A SQLite backup goes into a folder, a PostgreSQL one into an empty database's URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if backend == "sqlite":
+        if "://" in target:
+            fail(
+                f"nothing restored: a SQLite backup restores into a folder, not {target!r}",
+                as_json=as_json,
+            )
+        path = Path(target).expanduser()
+        if path.exists() and not path.is_dir():
+            fail(
+                f"nothing restored: --target {target} is a file; give a folder (new or empty) "
+                "for the restored database",
+                as_json=as_json,
+            )
+        return
+    try:
+        backend_name = make_url(target).get_backend_name()
+    except ArgumentError:
+        backend_name = ""
+    if backend_name != "postgresql":
+        fail(
+            "nothing restored: a PostgreSQL backup restores into an empty database: "
+            "--target postgresql+psycopg://USER@HOST/DATABASE",
+            as_json=as_json,
+        )

@@ -45,12 +45,13 @@ def breach_impact(
     from connectors.breach_run import run_breach_impact
     from connectors.breach_window import BreachInputError, parse_query
     from connectors.datamap import DataMapError
-    from dsr.settings import Settings
-    from resources import build_resources
+    from dsr.cli.session import Session
 
-    settings = Settings.from_env()
-    resources = build_resources(settings)
+    session = Session(as_json=as_json)
+    settings, resources = session.settings, session.resources
     crm, exports = resources["crm"], resources["exports"]
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file; give a folder for the report", as_json=as_json)
     try:
         query = parse_query(
             crm.datamap(),
@@ -60,12 +61,13 @@ def breach_impact(
             until=until,
             regions=regions,
         )
+        session.connectors(as_json=as_json)  # every region reachable and fitting the map
         connectors = [crm.connector(r) for r in query.regions]
     except (BreachInputError, DataMapError) as exc:
         fail(f"breach query refused: {exc}", as_json=as_json)
     if out is not None and (out / "report.json").exists():
         fail(f"{out} already holds a breach report; choose another folder", as_json=as_json)
-    settings.ensure_dirs()
+    ledger = session.ledger  # the home (announced if new) exists before the report is written
     backups = resources["backups"]
     with Progress(
         TextColumn("{task.description}"),
@@ -84,7 +86,7 @@ def breach_impact(
             impact, files = run_breach_impact(
                 connectors,
                 query,
-                ledger=resources["ledger"].ledger(),
+                ledger=ledger,
                 store_dir_for=lambda found: exports.dir_for(found)[1],
                 out=out,
                 backups=backups.store(),

@@ -9,10 +9,11 @@ import typer
 from rich.table import Table
 
 from dsr.cli.output import console, emit_json, fail
+from dsr.cli.session import open_ledger, require_state
 from dsr.ledger.deadlines import Urgency, late_requests
 from dsr.ledger.records import OPEN_STATES
 from dsr.settings import Settings
-from resources.ledger import LedgerResource
+from resources import build_resources
 
 
 def deadlines(
@@ -24,11 +25,11 @@ def deadlines(
 ) -> None:
     """List open requests due within the warning window or overdue; exit 1 if any is overdue."""
     settings = Settings.from_env()
-    settings.ensure_dirs()
     warn_days = settings.deadline_warn_days if days is None else days
     if warn_days < 0:
         fail("--days must not be negative", as_json=as_json)
-    ledger = LedgerResource(url=settings.ledger_url, keys_dir=str(settings.keys_dir)).ledger()
+    require_state(settings, as_json=as_json)
+    ledger = open_ledger(settings, build_resources(settings))
     now = datetime.now(UTC)
     alerts = late_requests(ledger, now, warn_days)
     open_requests = ledger.count_requests(states=OPEN_STATES)

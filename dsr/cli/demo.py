@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,10 +13,40 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dsr.cli.output import console, emit_json
+from dsr.cli.options import JsonOpt
+from dsr.cli.output import console, emit_json, fail
+from dsr.cli.session import check_crm_reachable, open_home, shown_url
+from dsr.cli.state import options
 from dsr.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_CLIENT = "Northwind Traders"
+DEMO_AUTHORIZATION = "NW-DPA-2026-01"
+DEMO_CONTACTS = 5000
+
+
+def _check_seed(settings: Settings, contacts: int, seed_value: int, as_json: bool) -> None:
+    """Everything a seed needs, checked before the first table is dropped."""
+    from dsr.democrm.seed import MIN_CONTACTS
+    from dsr.democrm.world import World
+
+    if contacts < MIN_CONTACTS:
+        fail(
+            f"--contacts must be at least {MIN_CONTACTS} (every demo Client needs contacts of "
+            f"its own), not {contacts}; nothing was changed",
+            as_json=as_json,
+        )
+    if seed_value < 0:
+        fail(f"--seed must be 0 or more, not {seed_value}; nothing was changed", as_json=as_json)
+    for region in settings.regions:
+        try:
+            World(region, 1, seed_value)
+        except ValueError as exc:
+            fail(
+                f"the demo CRM cannot be seeded in region {region!r}: {exc}; nothing was changed",
+                as_json=as_json,
+            )
+    check_crm_reachable(settings)
 
 
 def _seed_all(settings: Settings, contacts: int, seed_value: int, quiet: bool) -> dict:
@@ -26,7 +57,7 @@ def _seed_all(settings: Settings, contacts: int, seed_value: int, quiet: bool) -
     from dsr.democrm.seed import seed as seed_region
     from resources.engines import engine_for
 
-    settings.ensure_dirs()
+    open_home(settings, as_json=quiet)
     counts: dict[str, dict[str, int]] = {}
     with Progress(
         TextColumn("{task.description}"),
@@ -59,13 +90,21 @@ def seed(
     seed_value: Annotated[
         int, typer.Option("--seed", help="Random seed (same seed, same data)")
     ] = 42,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """(Re)build the demo CRM in every region: synthetic data plus the planted demo people."""
     settings = Settings.from_env()
+    _check_seed(settings, contacts, seed_value, as_json)
     counts = _seed_all(settings, contacts, seed_value, as_json)
     if as_json:
-        emit_json({"ok": True, "regions": counts, "urls": list(settings.regions)})
+        emit_json(
+            {
+                "ok": True,
+                "regions": counts,
+                "urls": {r: shown_url(settings.crm_urls[r]) for r in settings.regions},
+                "home": str(settings.home),
+            }
+        )
         return
     for region, per_table in counts.items():
         total = sum(per_table.values())
@@ -73,8 +112,11 @@ def seed(
 
 
 def demo(
-    contacts: Annotated[int, typer.Option(help="Synthetic contacts per region")] = 5000,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    contacts: Annotated[
+        int | None,
+        typer.Option(help="Synthetic contacts per region, when it seeds (default 5000)"),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Seed a demo CRM if there is none, then fulfil one access request end to end."""
     from dsr.democrm.planted import DEMO_EMAIL, client_id
@@ -85,32 +127,68 @@ def demo(
         for url in settings.crm_urls.values()
         if url.startswith("sqlite:///")
     )
+    if contacts is not None:
+        _check_seed(settings, contacts, 42, as_json)
+        if seeded:
+            fail(
+                f"the demo CRM in {settings.home} is already seeded; --contacts applies only to "
+                f"a new seed: rebuild it with `dsr seed --contacts {contacts}`, or leave "
+                "--contacts out",
+                as_json=as_json,
+            )
     if not seeded:
+        contacts = contacts or DEMO_CONTACTS
+        _check_seed(settings, contacts, 42, as_json)
         if not as_json:
             console.print(
                 f"seeding a demo CRM ({contacts:,} contacts per region) in {settings.home}"
             )
         _seed_all(settings, contacts, 42, as_json)
+    from dsr.cli.fulfil import Session, submit
+    from dsr.cli.requests import _intake
+    from dsr.democrm.planted import PLANTED_CLIENTS
+    from dsr.ledger import RequestType, Scope
+
+    clients = [
+        {"client_id": str(client_id(name)), "name": name, "region": region}
+        for name, (region, _n) in PLANTED_CLIENTS.items()
+    ]
+    northwind = str(client_id(DEMO_CLIENT))
+    demo_info = {
+        "person": DEMO_EMAIL,
+        "client": {"client_id": northwind, "name": DEMO_CLIENT, "region": "us"},
+        "authorization": DEMO_AUTHORIZATION,
+        "clients": clients,
+    }
     if not as_json:
         console.print(f"demo person: [bold]{DEMO_EMAIL}[/] (synthetic, planted in every region)")
-    from dsr.cli.requests import access
-    from dsr.ledger import Scope
-
-    northwind = str(client_id("Northwind Traders"))
-    if not as_json:
         console.print(
-            "access request: her data as a contact of Northwind Traders (Client Data, on the "
-            "Client's instruction NW-DPA-2026-01): the us CRM plus Northwind's Google, Dropbox "
-            "and GoToMeeting (local stand-ins)"
+            "demo Clients: "
+            + ", ".join(f"{c['name']} (id {c['client_id']}, {c['region']})" for c in clients)
         )
+        console.print(
+            f"access request: her data as a contact of {DEMO_CLIENT} (client id {northwind}; "
+            f"Client Data, on the Client's instruction {DEMO_AUTHORIZATION}): the us CRM plus "
+            "Northwind's Google, Dropbox and GoToMeeting (local stand-ins)",
+            soft_wrap=True,
+        )
+    intake = _intake(
+        RequestType.ACCESS,
+        [DEMO_EMAIL],
+        None,
+        None,
+        Scope.CLIENT_DATA,
+        northwind,
+        DEMO_AUTHORIZATION,
+        "DEMO-1",
+    )
     try:
-        access(
-            email=[DEMO_EMAIL],
-            scope=Scope.CLIENT_DATA,
-            client=northwind,
-            authorization="NW-DPA-2026-01",
-            ticket="DEMO-1",
+        submit(
+            Session(as_json=as_json),
+            intake,
             as_json=as_json,
+            queue=False,
+            extra={"demo": demo_info},
         )
     finally:
         if not as_json:
@@ -120,30 +198,79 @@ def demo(
                 f"  her own account:  dsr access --email {DEMO_EMAIL}\n"
                 f"  preview erasure:  dsr erase --email {DEMO_EMAIL} --dry-run\n"
                 f"  erase, with proof: dsr erase --email {DEMO_EMAIL} --verified-by agent-1\n"
+                f"  as Northwind's:   dsr erase --email {DEMO_EMAIL} --scope client_data "
+                f"--client {northwind} --authorization {DEMO_AUTHORIZATION} --dry-run\n"
                 "  check a bundle:   dsr verify-bundle PATH",
                 soft_wrap=True,
             )
 
 
 def ui(
-    port: Annotated[int, typer.Option(help="Port of the Dagster UI")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the Dagster UI")] = 3000,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME."""
+    """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME.
+
+    With --json, one JSON line says where the UI is before it starts (it runs until Ctrl-C)."""
     from dsr.services_mode import start_services_if_standins
     from pipelines.launch import instance_for
 
-    if start_services_if_standins():
-        console.print("local stand-ins for Google, Dropbox and GoToMeeting are running (demo data)")
+    Settings.from_env()
+    services = start_services_if_standins()
     settings = Settings.from_env()
+    open_home(settings, as_json=as_json)
     instance_for(settings)
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    # The code location dagster dev starts must find the same home, whatever its folder.
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "DSR_HOME": str(settings.home),
+    }
     workspace = str(REPO / "workspace.yaml")
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1"]
-    console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    url = f"http://127.0.0.1:{port}"
+    # dagster dev's own log goes to a file (the terminal with --verbose).
+    log_path = None if options.verbose else settings.home / "logs" / "dagster-dev.log"
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "url": url,
+                "home": str(settings.home),
+                "dagster_home": str(settings.dagster_home),
+                "standins": services is not None,
+                "log": str(log_path) if log_path else None,
+            }
+        )
+    else:
+        if services:
+            console.print("local stand-ins for Google, Dropbox and GoToMeeting are running")
+        console.print(f"Dagster UI on {url} (Ctrl-C to stop); state in {settings.home}")
+        if log_path:
+            console.print(f"dagster dev's log: {log_path}", soft_wrap=True)
     # Its own process group, so one Ctrl-C (or a TERM) here stops dagster dev and all it started.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    proc = subprocess.Popen([*cmd, "-p", str(port)], cwd=REPO, env=env, start_new_session=True)
+    with contextlib.ExitStack() as stack:
+        out = None
+        if log_path:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(log_path.open("ab"))
+        proc = subprocess.Popen(
+            [*cmd, "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
+        code = _wait(proc)
+    if code not in (0, -signal.SIGINT, 130) and log_path:
+        fail(f"dagster dev stopped with exit code {code}; its log: {log_path}", code=1)
+    raise typer.Exit(code)
+
+
+def _wait(proc: subprocess.Popen) -> int:
     try:
         code = proc.wait()
     except KeyboardInterrupt:
@@ -153,7 +280,7 @@ def ui(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait()
-    raise typer.Exit(code)
+    return code
 
 
 def _interrupt(signum: int, frame: object) -> None:

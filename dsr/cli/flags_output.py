@@ -5,13 +5,15 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from dsr.cli.output import console, emit_json
+from dsr.cli.output import console, emit_json, print_failure
 from dsr.ledger import RequestRecord, RequestType, State
 
 FLAG_TYPES = frozenset({RequestType.OPT_OUT, RequestType.RESTRICTION})
 
 
-def flags_report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
+def flags_report(
+    record: RequestRecord, run_id: str | None, as_json: bool, *, log_path: str | None = None
+) -> None:
     per_table = (record.result or {}).get("rows_per_table", {})
     ok = record.state == State.FULFILLED
     if as_json:
@@ -26,6 +28,7 @@ def flags_report(record: RequestRecord, run_id: str | None, as_json: bool) -> No
                 "rows_per_system": (record.result or {}).get("rows_per_system", {}),
                 "rows_per_table": per_table,
                 "failure_reason": record.failure_reason,
+                "log": log_path,
             }
         )
     elif ok:
@@ -43,7 +46,6 @@ def flags_report(record: RequestRecord, run_id: str | None, as_json: bool) -> No
             f"(due {record.due_at:%Y-%m-%d})"
         )
     else:
-        console.print(f"request [bold]{record.request_id}[/] is [bold red]{record.state}[/]")
-        console.print(f"reason: {record.failure_reason or 'see the run in the Dagster UI'}")
+        print_failure(record.request_id, record.state, record.failure_reason, log_path)
     if not ok:
         raise typer.Exit(1)

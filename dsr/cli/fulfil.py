@@ -9,52 +9,46 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.cli.flags_output import FLAG_TYPES, flags_report
-from dsr.cli.output import actions_table, console, counts_table, emit_json, fail
-from dsr.intake import IntakeError, IntakeRequest, register_request
-from dsr.ledger import Ledger, RequestRecord, State
-from dsr.services_mode import start_services_if_standins
-from dsr.settings import Settings
-from resources import build_resources
+from dsr.cli.output import (
+    actions_table,
+    console,
+    counts_table,
+    emit_json,
+    fail,
+    print_failure,
+)
+from dsr.cli.proof_view import describe, pending_items
+from dsr.cli.session import Session
+from dsr.cli.state import options
+from dsr.intake import IntakeError, IntakeRequest, check_intake, register_request
+from dsr.ledger import RequestRecord, State
 
 STEP_WORDS = {"STEP_START": "running", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}
 CLOSED_STATES = (State.FULFILLED, State.REFUSED, State.LIFTED)
 
-
-class Session:
-    """Settings, resources and the ledger of one CLI invocation."""
-
-    def __init__(self) -> None:
-        self.services = start_services_if_standins()
-        self.settings = Settings.from_env()
-        self.settings.ensure_dirs()
-        self.resources: dict[str, Any] = build_resources(self.settings)
-        self.ledger: Ledger = self.resources["ledger"].ledger()
-
-    @property
-    def crm(self) -> Any:
-        return self.resources["crm"]
-
-    def connectors(self, *, as_json: bool) -> list[Any]:
-        from connectors.datamap import DataMapError
-
-        try:
-            return self.crm.connectors()
-        except DataMapError as exc:
-            fail(str(exc), as_json=as_json)
+__all__ = ["Session", "report", "run_request", "submit"]
 
 
-def submit(session: Session, intake: IntakeRequest, *, as_json: bool, queue: bool) -> None:
-    """Register the request, then run it here unless it is queued or may not run yet."""
+def submit(
+    session: Session,
+    intake: IntakeRequest,
+    *,
+    as_json: bool,
+    queue: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Check everything, register the request, then run it here unless it is queued or may not
+    run yet. Nothing is written (not even a new home) before every check has passed."""
     from pipelines.launch import instance_for
     from pipelines.partitions import REQUESTS_PARTITIONS_NAME
     from pipelines.request_state import launch_blocker
 
+    connectors = session.connectors(as_json=as_json)
+    default_region = session.settings.default_phone_region
     try:
+        checked = check_intake(connectors, intake, default_region=default_region)
         record = register_request(
-            session.ledger,
-            session.connectors(as_json=as_json),
-            intake,
-            default_region=session.settings.default_phone_region,
+            session.ledger, connectors, intake, default_region=default_region, checked=checked
         )
     except IntakeError as exc:
         fail(f"request not registered: {exc}", as_json=as_json)
@@ -62,6 +56,10 @@ def submit(session: Session, intake: IntakeRequest, *, as_json: bool, queue: boo
     if queue or blocker:
         instance_for(session.settings).add_dynamic_partitions(
             REQUESTS_PARTITIONS_NAME, [record.request_id]
+        )
+        then = (
+            f"then run it with `dsr run {record.request_id}`, or let the pending-requests sensor "
+            "(dsr ui) run it"
         )
         if as_json:
             emit_json(
@@ -71,16 +69,27 @@ def submit(session: Session, intake: IntakeRequest, *, as_json: bool, queue: boo
                     "state": record.state,
                     "queued": True,
                     "waiting_for": blocker,
+                    "next": f"dsr run {record.request_id}",
                 }
             )
         else:
             console.print(f"registered [bold]{record.request_id}[/] ({record.type})")
-            console.print(blocker or "the pending-requests sensor will run it")
+            if blocker:
+                console.print(f"{blocker}; {then}", soft_wrap=True)
+            else:
+                console.print(
+                    f"queued: the pending-requests sensor (dsr ui) runs it, or run it now with "
+                    f"`dsr run {record.request_id}`",
+                    soft_wrap=True,
+                )
         return
-    run_request(session, record.request_id, as_json=as_json)
+    run_request(session, record.request_id, as_json=as_json, extra=extra)
 
 
-def run_request(session: Session, request_id: str, *, as_json: bool) -> None:
+def run_request(
+    session: Session, request_id: str, *, as_json: bool, extra: dict[str, Any] | None = None
+) -> None:
+    """Run the request's fulfilment here; ``extra`` goes into the JSON output as it is."""
     from pipelines.definitions import build_definitions
     from pipelines.launch import instance_for, run_fulfilment
     from pipelines.request_state import job_for, record_run_failure
@@ -102,7 +111,13 @@ def run_request(session: Session, request_id: str, *, as_json: bool) -> None:
 
         instance = instance_for(session.settings)
         result = run_fulfilment(
-            defs, instance, request_id, job_name=job_for(record), on_step=on_step
+            defs,
+            instance,
+            request_id,
+            job_name=job_for(record),
+            on_step=on_step,
+            log_dir=session.settings.home / "logs",
+            verbose=options.verbose,
         )
     try:
         if not result.success:
@@ -117,15 +132,24 @@ def run_request(session: Session, request_id: str, *, as_json: bool) -> None:
             as_json=as_json,
             code=1,
         )
-    report(record, result.run_id, as_json)
+    log = str(result.log_path) if result.log_path and not result.success else None
+    report(record, result.run_id, as_json, log_path=log, extra=extra)
 
 
-def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
+def report(
+    record: RequestRecord,
+    run_id: str | None,
+    as_json: bool,
+    *,
+    log_path: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     if record.type in FLAG_TYPES:
-        flags_report(record, run_id, as_json)
+        flags_report(record, run_id, as_json, log_path=log_path)
         return
     result = record.result or {}
-    payload = {
+    pending = pending_items(result.get("proof"))
+    payload: dict[str, Any] = {
         "ok": record.state == State.FULFILLED,
         "request_id": record.request_id,
         "type": record.type,
@@ -138,7 +162,10 @@ def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
         "mentions_per_system": result.get("mentions_per_system", {}),
         "actions_per_system": result.get("actions_per_system", {}),
         "not_searched": result.get("not_searched", {}),
+        "pending": pending,
         "failure_reason": record.failure_reason,
+        "log": log_path,
+        **(extra or {}),
     }
     if as_json:
         emit_json(payload)
@@ -150,15 +177,17 @@ def report(record: RequestRecord, run_id: str | None, as_json: bool) -> None:
             console.print(
                 counts_table(title, payload["rows_per_system"], payload["mentions_per_system"])
             )
-        console.print(f"request [bold]{record.request_id}[/] ({record.type}) fulfilled")
+        open_items = f"; {len(pending)} item(s) still pending (below)" if pending else ""
+        console.print(f"request [bold]{record.request_id}[/] ({record.type}) fulfilled{open_items}")
         for system, why in payload["not_searched"].items():
             console.print(f"{system}: {why}")
+        for item in pending:
+            console.print(f"[yellow]pending[/] {describe(item)}", soft_wrap=True)
         for key in ("bundle", "proof"):
             if payload[key]:
                 console.print(f"{key}: [bold]{payload[key]}[/]")
     else:
-        console.print(f"request [bold]{record.request_id}[/] is [bold red]{record.state}[/]")
-        console.print(f"reason: {record.failure_reason or 'see the run in the Dagster UI'}")
+        print_failure(record.request_id, record.state, record.failure_reason, log_path)
     if not payload["ok"]:
         raise typer.Exit(1)
 

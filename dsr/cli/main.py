@@ -1,19 +1,60 @@
-"""`dsr`: the command line for engineers and scripts. Every command takes --json."""
+"""`dsr`: the command line for engineers and scripts. Every command takes --json.
+
+Every setting is checked before any command runs (``Settings.from_env``), and every failure is
+one line on stderr (``dsr.cli.group``).
+"""
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
+from typing import Annotated
 
-from dsr.cli import backups, breach, datamap, deadlines, demo, lift, requests, retention, verify
-from dsr.ledger.guard import ChainBroken
-from dsr.settings import SettingsError
+import typer
+
+from dsr.cli import (
+    backups,
+    breach,
+    datamap,
+    deadlines,
+    demo,
+    lift,
+    manage,
+    requests,
+    retention,
+    status,
+    verify,
+)
+from dsr.cli.group import HELP_ASKED, DsrGroup
+from dsr.cli.state import options
+from dsr.settings import Settings
 
 app = typer.Typer(
+    cls=DsrGroup,
     help="Data-subject request fulfilment for iNextCRM.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show Dagster's logs and tracebacks on the terminal (else they go to a file "
+            "under DSR_HOME/logs)",
+        ),
+    ] = False,
+) -> None:
+    """Data-subject request fulfilment for iNextCRM."""
+    options.verbose = verbose
+    if not ctx.meta.get(HELP_ASKED):
+        # Every DSR_* variable, before the command does anything: SettingsError is one line.
+        Settings.from_env()
+
+
 for name, command in (
     ("access", requests.access),
     ("erase", requests.erase),
@@ -21,10 +62,10 @@ for name, command in (
     ("opt-out", requests.opt_out),
     ("restrict", requests.restrict),
     ("lift-restriction", lift.lift_restriction),
-    ("run", requests.run),
-    ("verify-identity", requests.verify_identity),
-    ("extend", requests.extend),
-    ("status", requests.status),
+    ("run", manage.run),
+    ("verify-identity", manage.verify_identity),
+    ("extend", manage.extend),
+    ("status", status.status),
     ("deadlines", deadlines.deadlines),
     ("verify-bundle", verify.verify_bundle),
     ("verify-proof", verify.verify_proof),
@@ -43,18 +84,8 @@ app.add_typer(datamap.app, name="datamap")
 
 
 def main() -> None:
-    """The ``dsr`` entry point: a misconfigured environment is one clear line and exit 2."""
-    try:
-        app()
-    except SettingsError as exc:
-        Console(stderr=True, soft_wrap=True).print(
-            f"[red]configuration error:[/] {exc}", highlight=False
-        )
-        raise SystemExit(2) from None
-    except ChainBroken as exc:
-        # Nothing is appended to an audit log that does not verify (dsr.ledger.guard).
-        Console(stderr=True, soft_wrap=True).print(f"[red]refused:[/] {exc}", highlight=False)
-        raise SystemExit(2) from None
+    """The ``dsr`` entry point (``DsrGroup.main`` turns every failure into one line)."""
+    app()
 
 
 if __name__ == "__main__":

@@ -34,14 +34,16 @@ def purge(
     from connectors.datamap import DataMapError
     from connectors.leases import process_holder
     from connectors.retention_run import PURGES, RefusedPurge, run_purges
-    from dsr.cli.fulfil import Session
+    from dsr.cli.session import Session
     from pipelines.retention import purge_context
 
     unknown = sorted(set(only or ()) - set(PURGES))
     if unknown:
         fail(f"unknown purge {', '.join(unknown)}; expected {', '.join(PURGES)}", as_json=as_json)
     when = _parse(now, as_json, dry_run=dry_run)
-    session = Session()
+    session = Session(as_json=as_json)
+    session.connectors(as_json=as_json)  # every region reachable and fitting the map first
+    _ = session.ledger  # the home (announced if new) and the ledger exist before any purge
     res = session.resources
     try:
         ctx = purge_context(

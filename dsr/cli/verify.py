@@ -1,4 +1,9 @@
-"""Verification commands an auditor or the person runs: bundles, proofs, our public key."""
+"""Verification commands an auditor or the person runs: bundles, proofs, our public key.
+
+With ``--public-key`` nothing of ours is needed (an auditor's situation) and nothing is read or
+made under DSR_HOME. Without it, the installation's own key is used, and only if it exists: a
+verification never creates a home, a key or a ledger.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,84 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dsr.cli.options import JsonOpt
 from dsr.cli.output import console, emit_json, fail
+from dsr.cli.session import ledger_exists, open_ledger, where_state_is_looked_for
 from dsr.settings import Settings
 
 if TYPE_CHECKING:
     from dsr.ledger import Ledger
 
 PublicKey = Annotated[
-    Path | None, typer.Option("--public-key", help="Trusted public key PEM (default: ours)")
+    Path | None,
+    typer.Option("--public-key", help="Trusted public key PEM (default: this installation's)"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+FOREIGN_KEY = "The embedded public key is not the trusted public key given."
 
 
-def _our_public_key() -> str:
-    return _key_and_ledger(None)[0]
+def _read_public_key(path: Path, as_json: bool) -> str:
+    """The PEM text of an Ed25519 public key file, or a one-line refusal."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    from dsr.keys import load_public_key
+
+    if not path.is_file():
+        fail(f"--public-key {path}: no such file", as_json=as_json)
+    try:
+        pem = path.read_text(encoding="utf-8")
+        load_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm, TypeError):
+        fail(
+            f"--public-key {path} is not an Ed25519 public key in PEM form (-----BEGIN PUBLIC "
+            "KEY-----); `dsr public-key` prints ours",
+            as_json=as_json,
+        )
+    return pem
+
+
+def _own_key(as_json: bool, *, may_create: bool = False) -> tuple[str, str, Settings]:
+    """This installation's public key, where it comes from, and the settings."""
+    from dsr.keys import KeyRing, signing_key_exists, signing_key_source
+
+    settings = Settings.from_env()
+    # A key is made on first use only inside an existing home (``dsr public-key``), never by a
+    # verification and never in a folder that is not a dsr home.
+    exists = signing_key_exists(settings.keys_dir)
+    if not exists and not (may_create and settings.home.is_dir()):
+        fail(
+            f"no signing key of this installation in {where_state_is_looked_for(settings)}: "
+            "nothing here has signed a bundle or proof. Pass the publisher's key with "
+            "--public-key, run dsr in the project folder, or set DSR_HOME",
+            as_json=as_json,
+        )
+    pem = KeyRing(settings.keys_dir).public_key_pem()
+    return pem, signing_key_source(settings.keys_dir), settings
+
+
+def _key_and_ledger(public_key: Path | None, as_json: bool) -> tuple[str, str, Ledger | None]:
+    """An auditor's key file alone; without one, our own key and (if there is one) our ledger,
+    so that the chain is checked too."""
+    if public_key:
+        return _read_public_key(public_key, as_json), str(public_key), None
+    pem, source, settings = _own_key(as_json)
+    if not ledger_exists(settings):
+        return pem, source, None
+    from resources import build_resources
+
+    return pem, source, open_ledger(settings, build_resources(settings))
+
+
+def _explain(problems: list[str], public_key: Path | None, source: str) -> list[str]:
+    """Say which key the signer's was compared with: no key was "given" without --public-key."""
+    if public_key is not None:
+        return problems
+    return [
+        f"It was not signed with this installation's key ({source}): it comes from another "
+        "installation, or its key changed; check it with the publisher's key (--public-key)."
+        if p == FOREIGN_KEY
+        else p
+        for p in problems
+    ]
 
 
 def verify_bundle(path: Path, public_key: PublicKey = None, as_json: JsonOpt = False) -> None:
@@ -29,7 +98,8 @@ def verify_bundle(path: Path, public_key: PublicKey = None, as_json: JsonOpt = F
 
     if not path.is_file():
         fail(f"no such bundle: {path}", as_json=as_json)
-    report = check(path, public_key.read_text() if public_key else _our_public_key())
+    pem = _read_public_key(public_key, as_json) if public_key else _own_key(as_json)[0]
+    report = check(path, pem)
     if as_json:
         emit_json(
             {
@@ -43,7 +113,7 @@ def verify_bundle(path: Path, public_key: PublicKey = None, as_json: JsonOpt = F
         console.print(f"[green]valid[/]: {report.files_checked} files match the signed manifest")
     else:
         for problem in report.problems:
-            console.print(f"[red]✗[/] {problem}")
+            console.print(f"[red]✗[/] {problem}", soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -61,33 +131,37 @@ def verify_proof(
     A final certificate (issued when the last backup holding the person expired) is checked too.
     """
     from dsr.proof import verify_proof as check
+    from dsr.proof.certificate import is_certificate
 
     if not path.is_file():
         fail(f"no such proof: {path}", as_json=as_json)
-    from dsr.proof.certificate import is_certificate
-
     if is_certificate(path.read_bytes()[: 16 << 20]):
         # A final certificate (<request_id>.certificate.json) is checked the same way.
         _verify_certificate(path, public_key, as_json)
         return
-    pem, ledger = _key_and_ledger(public_key)
-    report = check(path, pem, email=email, ledger=ledger)
+    pem, source, ledger = _key_and_ledger(public_key, as_json)
+    try:
+        report = check(path, pem, email=email, ledger=ledger)
+    except ValueError as exc:  # the caller's input: an e-mail address that is not one
+        fail(f"--email: {exc}", as_json=as_json)
+    problems = _explain(report.problems, public_key, source)
     ok = report.ok and (email is None or bool(report.about_person))
     if as_json:
         emit_json(
             {
                 "ok": ok,
-                "problems": report.problems,
+                "problems": problems,
                 "signature": report.signature,
                 "chain": report.chain,
                 "about_person": report.about_person,
+                "public_key": source,
             }
         )
     else:
         if report.ok:
             console.print(f"[green]valid[/]: signature {report.signature}, chain {report.chain}")
-        for problem in report.problems:
-            console.print(f"[red]✗[/] {problem}")
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}", soft_wrap=True)
         if email is not None:
             console.print(
                 "the proof is about this person"
@@ -98,24 +172,13 @@ def verify_proof(
         raise typer.Exit(1)
 
 
-def _key_and_ledger(public_key: Path | None) -> tuple[str, Ledger | None]:
-    """An auditor's key file alone; without one, our own key and ledger (chain checked too)."""
-    if public_key:
-        return public_key.read_text(), None
-    from resources import build_resources
-
-    settings = Settings.from_env()
-    settings.ensure_dirs()
-    res = build_resources(settings)["ledger"]
-    return res.key_ring().public_key_pem(), res.ledger()
-
-
 def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> None:
     """The final certificate: signature, its audit entry, and (with our ledger) the chain."""
     from dsr.proof.certificate import verify_certificate
 
-    pem, ledger = _key_and_ledger(public_key)
+    pem, source, ledger = _key_and_ledger(public_key, as_json)
     report = verify_certificate(path, pem, ledger=ledger)
+    problems = _explain(report.problems, public_key, source)
     if as_json:
         emit_json(
             {
@@ -123,7 +186,7 @@ def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> N
                 "kind": "final_certificate",
                 "request_id": report.request_id,
                 "backups": report.backups,
-                "problems": report.problems,
+                "problems": problems,
                 "signature": report.signature,
                 "chain": report.chain,
             }
@@ -135,15 +198,19 @@ def _verify_certificate(path: Path, public_key: Path | None, as_json: bool) -> N
                 f"{report.signature}, chain {report.chain}; {len(report.backups)} backups that "
                 "held the person are deleted, and no backup holds the person any more"
             )
-        for problem in report.problems:
-            console.print(f"[red]✗[/] {problem}")
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}", soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def public_key() -> None:
-    """Print the public key that verifies our bundles and proofs."""
-    print(_our_public_key(), end="")
+def public_key(as_json: JsonOpt = False) -> None:
+    """Print the public key that verifies our bundles and proofs (made on first use)."""
+    pem, source, _settings = _own_key(as_json, may_create=True)
+    if as_json:
+        emit_json({"ok": True, "public_key": pem, "algorithm": "Ed25519", "source": source})
+        return
+    print(pem, end="")
 
 
 def verify_ledger(as_json: JsonOpt = False) -> None:
@@ -154,7 +221,6 @@ def verify_ledger(as_json: JsonOpt = False) -> None:
     from resources import build_resources
 
     settings = Settings.from_env()
-    settings.ensure_dirs()
     ledger = build_resources(settings)["ledger"].ledger()
     report = check(ledger, settings.proofs_dir)
     if as_json:

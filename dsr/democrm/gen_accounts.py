@@ -25,7 +25,6 @@ from dsr.democrm.world import to_datetimes as dt
 PLANS = ("starter", "professional", "enterprise")
 ROLES = ("member", "member", "member", "manager", "viewer")
 BRANDS = ("visa", "mastercard", "amex", "sepa_debit")
-INTEGRATIONS = ("google", "dropbox", "gotomeeting")
 LISTS = ("product-news", "webinars", "release-notes")
 
 
@@ -237,23 +236,4 @@ def visitor_analytics(w: World, rng: np.random.Generator, lo: int, hi: int) -> C
         "referrer": [r or None for r in text.pick(rng, REFERRERS, n)],
         "user_agent": w.pools.user_agents[rng.integers(0, len(w.pools.user_agents), n)].tolist(),
         "visited_at": dt(seen),
-    }
-
-
-def integrations(w: World, rng: np.random.Generator, lo: int, hi: int) -> Columns:
-    pairs = w.integrations[lo:hi]
-    k, kind = pairs[:, 0], pairs[:, 1]
-    n = len(k)
-    names = [INTEGRATIONS[x] for x in kind.tolist()]
-    return {
-        "id": w.ids(np.arange(lo, hi)),
-        "client_id": w.ids(k),
-        "kind": names,
-        "account": [f"crm-sync@client{x}.example.com" for x in k.tolist()],
-        "credential_ref": [
-            f"vault://integrations/{w.region}/{x}/{name}"
-            for x, name in zip(w.ids(k), names, strict=True)
-        ],
-        "connected_by_user_id": w.ids(admin(w, k)),
-        "created_at": dt(w.client_created[k] + rng.integers(0, 300 * DAY, n)),
     }

@@ -59,7 +59,7 @@ PLAN: tuple[TablePlan, ...] = (
     TablePlan("marketing_subscriptions", _subscriptions, acc.marketing_subscriptions),
     TablePlan("support_tickets", lambda w: max(1, w.sizes.users // 5), acc.support_tickets),
     TablePlan("visitor_analytics", lambda w: sum(acc.visitor_counts(w)), acc.visitor_analytics),
-    TablePlan("integrations", lambda w: len(w.integrations), acc.integrations),
+    # No "integrations": only the planted Clients connect services (see World).
 )
 
 

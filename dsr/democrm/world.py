@@ -140,8 +140,10 @@ class World:
         self.company_name = rng.integers(0, len(p.companies), s.companies)
         self.client_name = rng.permutation(len(p.companies))
         self.cookie_salt = int(rng.integers(0, 2**62))
-        # Which Integrated Services each Client connected: Google, Dropbox, GoToMeeting.
-        self.integrations = np.argwhere(rng.random((s.clients, 3)) < (0.6, 0.4, 0.5))
+        # No synthetic Client connects an Integrated Service: only the planted ones do
+        # (dsr.democrm.planted_rows), each with a credential the local stand-ins accept
+        # (standins.demo). A connected account without one would make every request that
+        # reaches its Client fail with "no credential", so none is seeded.
 
     def ids(self, idx: np.ndarray) -> list[int]:
         """Primary keys of rows ``idx`` (0-based) in this region's id range."""

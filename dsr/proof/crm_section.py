@@ -27,6 +27,11 @@ def crm_proof_section(
         table: {PAST.get(action, action): n for action, n in actions.items() if n}
         for table, actions in applied.items()
     }
+    # Kept means kept: every row the plan keeps, also those with nothing left to empty (the
+    # kept list below counts them so, and the proof must not say two numbers).
+    for tp in plan.tables:
+        if tp.action == "keep" and tp.pks:
+            counts.setdefault(tp.table, {})["kept"] = len(tp.pks)
     counts = {table: actions for table, actions in counts.items() if actions}
     kept = [
         {"table": tp.table, "rows": len(tp.pks), "legal_basis": tp.legal_basis, "until": tp.until}

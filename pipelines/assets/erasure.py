@@ -221,8 +221,11 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                     "actions_per_system": {
                         f"{s.system}:{s.region}": {
                             action: sum(c.get(action, 0) for c in s.counts.values())
-                            for action in ("deleted", "anonymised", "redacted", "kept")
+                            for action in ("deleted", "anonymised", "redacted")
                         }
+                        # Rows kept (as the dry run and the proof's "kept" list count them),
+                        # not only those whose columns were emptied.
+                        | {"kept": sum(k["rows"] for k in s.kept)}
                         for s in sections
                     },
                     "pending_with_processor": sum(len(s.pending) for s in sections),
