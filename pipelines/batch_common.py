@@ -22,6 +22,7 @@ from connectors.base import Findings, Identity
 from connectors.crm_resolution import Resolution
 from connectors.crm_sql import CrmSqlConnector
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, State
+from dsr.ledger.work import RESOLVED
 from pipelines.request_lease import hold_request
 from pipelines.request_state import JOB_TYPES, launch_blocker
 
@@ -156,3 +157,50 @@ def finish_batch(
             metadata=metadata,
         )
     return Output(None, metadata=metadata)
+
+
+def resolve_and_record(
+    connectors: Sequence[CrmSqlConnector], led: Ledger, records: Sequence[RequestRecord]
+) -> dict[str, tuple[frozenset[Identity], dict[str, tuple[str, ...]]]]:
+    """request id -> (identities, region -> Clients reached), resolved once before the first
+    change and recorded (``dsr.ledger.work``): a request resumed in a batch uses its record."""
+    out: dict[str, tuple[frozenset[Identity], dict[str, tuple[str, ...]]]] = {}
+    fresh: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for record in records:
+        kept = led.work.get(record.request_id, RESOLVED)
+        if kept is None:
+            fresh[(str(record.scope), record.client_id)].append(record.request_id)
+            continue
+        identities = frozenset(Identity(k, v) for k, v in kept["identities"])
+        out[record.request_id] = (identities, {r: tuple(t) for r, t in kept["tenants"].items()})
+    for (scope, client_id), ids in fresh.items():
+        given = {rid: led.identities(rid) for rid in ids}
+        resolution = Resolution.across(connectors, given, scope=scope, client_id=client_id)
+        for rid in ids:
+            tenants: dict[str, tuple[str, ...]] = {}
+            for connector in connectors:
+                if client_id is not None:
+                    tenants[connector.region] = (str(client_id),)
+                    continue
+                rows = resolution.states[connector.region][rid].rows.values()
+                tenants[connector.region] = tuple(
+                    sorted(
+                        {
+                            str(row.data[col])
+                            for row in rows
+                            if (col := connector.datamap.tables[row.ref.table].tenant_column)
+                            and row.data.get(col) is not None
+                        }
+                    )
+                )
+            identities = frozenset(resolution.identities[rid])
+            work = {
+                "identities": sorted([i.kind, i.value] for i in identities),
+                "tenants": {r: list(t) for r, t in tenants.items()},
+            }
+            kept = led.work.put_once(rid, RESOLVED, work)
+            out[rid] = (
+                frozenset(Identity(k, v) for k, v in kept["identities"]),
+                {r: tuple(t) for r, t in kept["tenants"].items()},
+            )
+    return out

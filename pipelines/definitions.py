@@ -18,6 +18,7 @@ from pipelines.backups import (
     expire_backups_schedule,
 )
 from pipelines.batch_access import access_batch_job
+from pipelines.batch_erasure import erasure_batch_job
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
@@ -45,7 +46,14 @@ def build_definitions(settings: Settings) -> Definitions:
             *flag_assets(regions),
         ],
         asset_checks=[access_bundle_matches_manifest],
-        jobs=[*fulfilment, access_batch_job, *INTAKE_JOB_DEFS, backups, expire_backups_job],
+        jobs=[
+            *fulfilment,
+            access_batch_job,
+            erasure_batch_job,
+            *INTAKE_JOB_DEFS,
+            backups,
+            expire_backups_job,
+        ],
         schedules=[backup_schedule(backups), expire_backups_schedule],
         sensors=[pending_requests_sensor(fulfilment), failed_runs_sensor(fulfilment)],
         resources=build_resources(settings),

@@ -8,15 +8,20 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType
 
-from dsr.democrm.planted import DEMO_EMAIL
-from dsr.ledger import State
+from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows
+from dsr.ledger import RequestType, Scope, State
+from dsr.proof import verify_proof
+from dsr.proof.canonical import loads
 from pipelines.batch_access import ACCESS_BATCH_JOB
+from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.launch import run_fulfilment
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment
 from tests.run_env import hold_as_live_run
 
-OTHERS = ("tom.becker@example.net", "priya.raman@inextcrm-demo.test")
+OTHERS = ("tom.becker@example.net", "priya.raman@northwind.test")
+NORTHWIND = str(client_id("Northwind Traders"))
 
 
 @pytest.fixture
@@ -67,3 +72,71 @@ def test_a_request_another_run_holds_is_left_out_and_the_rest_finish(env: DsrEnv
     assert result.success
     assert env.ledger.get(held.request_id).state == State.IN_PROGRESS  # untouched
     assert [env.ledger.get(r.request_id).state for r in rest] == [State.FULFILLED] * 2
+
+
+def run_erasure_batch(env: DsrEnv, request_ids: list[str]):  # type: ignore[no-untyped-def]
+    env.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, request_ids)
+    job = env.defs.resolve_job_def(ERASURE_BATCH_JOB)
+    return job.execute_in_process(
+        run_config={"ops": {"fulfil_erasure_batch": {"config": {"request_ids": request_ids}}}},
+        instance=env.instance,
+        raise_on_error=False,
+    )
+
+
+def erasures(env: DsrEnv) -> list[str]:
+    """Maria's and Priya's accounts, and Tom as Northwind's contact."""
+    return [
+        env.register(DEMO_EMAIL, type=RequestType.ERASURE, verified_by="agent-7").request_id,
+        env.register(OTHERS[1], type=RequestType.ERASURE, verified_by="agent-7").request_id,
+        env.register(
+            OTHERS[0],
+            type=RequestType.ERASURE,
+            scope=Scope.CLIENT_DATA,
+            client_id=NORTHWIND,
+            authorization_ref="NW-DPA-1",
+        ).request_id,
+    ]
+
+
+def proof_counts(env: DsrEnv, request_id: str) -> dict[str, dict]:
+    proof = loads(Path(env.ledger.get(request_id).result["proof"]).read_bytes())["proof"]
+    return {f"{s['system']}:{s['region']}": s["counts"] for s in proof["systems"]}
+
+
+def test_an_erasure_batch_proves_what_single_runs_prove(tmp_path: Path) -> None:
+    with demo_environment(tmp_path / "single") as env:
+        singles = erasures(env)
+        for rid in singles:
+            assert run_fulfilment(
+                env.defs, env.instance, rid, job_name="erasure_fulfilment"
+            ).success
+        expected = [proof_counts(env, rid) for rid in singles]
+    with demo_environment(tmp_path / "batch") as env:
+        batch = erasures(env)
+        assert run_erasure_batch(env, batch).success
+        assert [env.ledger.get(rid).state for rid in batch] == [State.FULFILLED] * 3
+        assert [proof_counts(env, rid) for rid in batch] == expected
+        pem = env.resources["ledger"].key_ring().public_key_pem()
+        for rid in batch:
+            path = Path(env.ledger.get(rid).result["proof"])
+            assert verify_proof(path, pem, ledger=env.ledger).ok
+
+
+def test_one_bad_request_fails_alone_and_the_others_are_erased(env: DsrEnv) -> None:
+    maria, priya, tom = erasures(env)
+    tom_contact = expected_rows("us")["tom"]["contacts"][0]
+    with engine_for(env.settings.crm_urls["us"]).begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER broken_disk BEFORE DELETE ON contacts WHEN OLD.id = {tom_contact} "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+    result = run_erasure_batch(env, [maria, priya, tom])
+    assert not result.success  # the run shows the failure...
+    failed = env.ledger.get(tom)
+    assert failed.state == State.FAILED and "crm:us erasure" in failed.failure_reason
+    # ...and everyone else is erased, with a proof each.
+    assert [env.ledger.get(rid).state for rid in (maria, priya)] == [State.FULFILLED] * 2
+    with engine_for(env.settings.crm_urls["us"]).connect() as conn:
+        left = conn.exec_driver_sql(f"SELECT count(*) FROM contacts WHERE id = {tom_contact}")
+        assert left.scalar() == 1  # rolled back

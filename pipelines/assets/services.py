@@ -30,7 +30,7 @@ from connectors.services import (
     ServiceVerification,
 )
 from dsr.erasure_attempts import record_service_erasure, service_totals
-from dsr.ledger import State
+from dsr.ledger import Ledger, State
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.partitions import request_partitions
 from pipelines.request_lease import hold_request
@@ -67,6 +67,7 @@ class ServiceOutcome:
     verifications: list[ServiceVerification] = field(default_factory=list)
     account_regions: list[str] = field(default_factory=list)  # parallel to erasures
     identities_searched: int = 0
+    changed: int = 0  # items every attempt deleted (service_erased entries)
 
     @property
     def pending(self) -> list[PendingWithProcessor]:
@@ -158,6 +159,49 @@ def search_service(
     return ServiceSearch(kind, status, [a.label for a in accounts], findings)
 
 
+def erase_service(
+    integrations: IntegrationsResource,
+    crm: CrmDatabasesResource,
+    kind: str,
+    tenants: Mapping[str, Sequence[str]],
+    identities: set[Identity],
+    *,
+    led: Ledger,
+    request_id: str,
+    attempt: str,
+    subject_ref: str,
+) -> ServiceOutcome:
+    """Erase and re-search in every connected ``kind`` account of the Clients reached; each
+    account's deletions are audited as soon as they are done (``dsr.erasure_attempts``)."""
+    accounts = integrations.accounts(crm, tenants, kind)
+
+    def erase(account):  # type: ignore[no-untyped-def]
+        with closing_connector(integrations.connector(account, subject_ref=subject_ref)) as con:
+            done = con.erase(con.find(identities), identities)
+            # At once: a later failure must not leave these deletions uncounted.
+            changes = service_changes(done)
+            record_service_erasure(
+                led, request_id, kind, account.label, account.region, attempt, changes
+            )
+            return done, con.verify(identities)
+
+    with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
+        results = list(pool.map(erase, accounts))
+    every = service_totals(led, request_id, kind)
+    changed = sum(n for by in every.values() for a in by.values() for n in a.values())
+    return ServiceOutcome(
+        system=kind,
+        status=NOT_CONNECTED if not accounts else ("erased" if changed else "nothing_found"),
+        accounts=[a.label for a in accounts],
+        regions=sorted({a.region for a in accounts}),
+        erasures=[e for e, _ in results],
+        verifications=[v for _, v in results],
+        account_regions=[a.region for a in accounts],
+        identities_searched=len(identities),
+        changed=changed,
+    )
+
+
 def service_erasure_asset(kind: str) -> AssetsDefinition:
     name = f"{kind}_erasure"
 
@@ -189,42 +233,19 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
         subject_ref = led.get(subject.request_id).subject_hash[:16]
         hold_request(context, led, subject.request_id)
         with failing_request(context, led, subject.request_id, f"{kind} erasure"):
-            accounts = integrations.accounts(crm, subject.tenants, kind)
-            identities = set(subject.identities)
-
-            def erase(account):  # type: ignore[no-untyped-def]
-                with closing_connector(
-                    integrations.connector(account, subject_ref=subject_ref)
-                ) as connector:
-                    done = connector.erase(connector.find(identities), identities)
-                    # At once: a later failure must not leave these deletions uncounted.
-                    record_service_erasure(
-                        led,
-                        subject.request_id,
-                        kind,
-                        account.label,
-                        account.region,
-                        context.run.run_id,
-                        service_changes(done),
-                    )
-                    return done, connector.verify(identities)
-
-            with ThreadPoolExecutor(ACCOUNTS_AT_ONCE) as pool:
-                results = list(pool.map(erase, accounts))
-        erasures = [e for e, _ in results]
-        every = service_totals(led, subject.request_id, kind)
-        changed = sum(n for by in every.values() for a in by.values() for n in a.values())
-        status = NOT_CONNECTED if not accounts else ("erased" if changed else "nothing_found")
-        outcome = ServiceOutcome(
-            system=kind,
-            status=status,
-            accounts=[a.label for a in accounts],
-            regions=sorted({a.region for a in accounts}),
-            erasures=erasures,
-            verifications=[v for _, v in results],
-            account_regions=[a.region for a in accounts],
-            identities_searched=len(identities),
-        )
+            outcome = erase_service(
+                integrations,
+                crm,
+                kind,
+                subject.tenants,
+                set(subject.identities),
+                led=led,
+                request_id=subject.request_id,
+                attempt=context.run.run_id,
+                subject_ref=subject_ref,
+            )
+        status = outcome.status
+        changed = outcome.changed
         if not outcome.verified:
             led.transition(
                 subject.request_id,
