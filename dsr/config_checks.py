@@ -50,6 +50,7 @@ KNOWN = frozenset(
         "DSR_DEADLINE_WARN_DAYS",
         "DSR_BUSINESS_CALENDAR",
         "DSR_ALERT_WEBHOOK_URL",
+        "DSR_BATCH_SIZE",
     }
 )
 PER_REGION = ("DSR_CRM_URL_", "DSR_EXPORTS_DIR_")

@@ -42,6 +42,16 @@ def _days(name: str, default: int) -> int:
     return value
 
 
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"DSR_BATCH_SIZE must be a whole number, not {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise SettingsError(f"DSR_BATCH_SIZE must be between 1 and 10000, not {value}")
+    return value
+
+
 def _calendar(spec: str) -> str:
     # Checked here so that a typo stops every command at start, not the first opt-out.
     try:
@@ -89,6 +99,7 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
     services: str = "standins"
     home_source: HomeSource = HomeSource.ENV
+    batch_size: int = 200
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -153,6 +164,7 @@ class Settings:
             business_calendar=_calendar(_env("DSR_BUSINESS_CALENDAR") or DEFAULT_CALENDAR),
             services=services_mode(),
             home_source=HomeSource.ENV if home else choice.source,
+            batch_size=_batch_size(_env("DSR_BATCH_SIZE") or "200"),
         )
 
     def ensure_dirs(self) -> None:

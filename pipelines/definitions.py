@@ -55,7 +55,12 @@ def build_definitions(settings: Settings) -> Definitions:
             expire_backups_job,
         ],
         schedules=[backup_schedule(backups), expire_backups_schedule],
-        sensors=[pending_requests_sensor(fulfilment), failed_runs_sensor(fulfilment)],
+        sensors=[
+            pending_requests_sensor(
+                fulfilment, [access_batch_job, erasure_batch_job], settings.batch_size
+            ),
+            failed_runs_sensor(fulfilment, [access_batch_job, erasure_batch_job]),
+        ],
         resources=build_resources(settings),
     )
     # Each time-based promise is its own module; resources come only from the core set.

@@ -1,9 +1,14 @@
 """Sensors: requests registered outside a fulfilment run get one; failed runs fail requests."""
 
+import hashlib
+import json
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     DefaultSensorStatus,
+    JobDefinition,
     RunFailureSensorContext,
     RunRequest,
     RunsFilter,
@@ -17,21 +22,35 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-from dsr.ledger import State
+from dsr.ledger import RequestRecord, State
+from pipelines.batch_access import ACCESS_BATCH_JOB
+from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.intake_names import REQUEST_ID_TAG
+from pipelines.jobs import ACCESS_JOB, ERASURE_JOB
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME, request_partitions
 from pipelines.request_state import job_for, launch_blocker, record_run_failure
 from resources.ledger import LedgerResource
 
+# Kinds fulfilled together when more than one is pending (the others always one run each).
+BATCH_JOBS = {ACCESS_JOB: ACCESS_BATCH_JOB, ERASURE_JOB: ERASURE_BATCH_JOB}
+# A batch launched but not started yet keeps its requests "received": not launched again until
+# this long has passed (a run that never started is then launched anew).
+RELAUNCH_AFTER = timedelta(minutes=30)
 
-def pending_requests_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> SensorDefinition:
+
+def pending_requests_sensor(
+    jobs: Sequence[UnresolvedAssetJobDefinition],
+    batch_jobs: Sequence[JobDefinition] = (),
+    batch_size: int = 200,
+) -> SensorDefinition:
     @sensor(
         name="pending_requests",
-        jobs=list(jobs),
+        jobs=[*jobs, *batch_jobs],
         minimum_interval_seconds=15,
         default_status=DefaultSensorStatus.RUNNING,
         description="Launches fulfilment for requests that are received, may run (an erasure "
-        "needs a verified identity) and have no run yet.",
+        "needs a verified identity) and have no run yet: one run per request, or, when several "
+        f"access or erasure requests wait, batch runs of up to DSR_BATCH_SIZE ({batch_size}).",
     )
     def _sensor(context: SensorEvaluationContext, ledger: LedgerResource) -> SensorResult:
         pending = [
@@ -41,42 +60,99 @@ def pending_requests_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> Sen
         ]
         known = set(context.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME))
         new_partitions = [r.request_id for r in pending if r.request_id not in known]
-        runs = [
-            RunRequest(
-                partition_key=r.request_id,
-                run_key=r.request_id,
-                job_name=job_for(r),
-                tags={REQUEST_ID_TAG: r.request_id},
-            )
+        now = datetime.now(UTC)
+        launched = _cursor(context.cursor, now)
+        waiting = [
+            r
             for r in pending
+            if r.request_id not in launched
             # A CLI run already working on it carries the partition tag: never start a second.
-            if not context.instance.get_run_ids(
+            and not context.instance.get_run_ids(
                 filters=RunsFilter(tags={"dagster/partition": r.request_id}), limit=1
             )
         ]
+        by_job: dict[str, list[RequestRecord]] = defaultdict(list)
+        for record in waiting:
+            by_job[job_for(record)].append(record)
+        runs: list[RunRequest] = []
+        for job_name, records in sorted(by_job.items()):
+            batch_job = BATCH_JOBS.get(job_name) if batch_jobs else None
+            if batch_job is None or len(records) == 1:
+                runs += [_single(r, job_name) for r in records]
+                continue
+            for start in range(0, len(records), batch_size):
+                runs.append(_batch(batch_job, records[start : start + batch_size]))
+        for run in runs:
+            for request_id in run.tags.get(BATCH_TAG, run.partition_key or "").split(","):
+                launched[request_id] = now.isoformat()
+        still = {r.request_id for r in pending}
+        cursor = {rid: at for rid, at in launched.items() if rid in still}
         return SensorResult(
             run_requests=runs,
             dynamic_partitions_requests=(
                 [request_partitions.build_add_request(new_partitions)] if new_partitions else []
             ),
+            cursor=json.dumps(cursor, sort_keys=True),
         )
 
     return _sensor
 
 
-def failed_runs_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> SensorDefinition:
+BATCH_TAG = "dsr/batch_requests"
+
+
+def _single(record: RequestRecord, job_name: str) -> RunRequest:
+    return RunRequest(
+        partition_key=record.request_id,
+        run_key=record.request_id,
+        job_name=job_name,
+        tags={REQUEST_ID_TAG: record.request_id},
+    )
+
+
+def _batch(job_name: str, records: Sequence[RequestRecord]) -> RunRequest:
+    ids = [r.request_id for r in records]
+    digest = hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
+    return RunRequest(
+        run_key=f"{job_name}-{digest}",
+        job_name=job_name,
+        run_config={
+            "ops": {
+                f"fulfil_{job_name.removesuffix('_batch')}_batch": {"config": {"request_ids": ids}}
+            }
+        },
+        # Request ids are not personal data: the UI can say which requests a batch holds.
+        tags={BATCH_TAG: ",".join(ids), "dsr/batch_size": str(len(ids))},
+    )
+
+
+def _cursor(text: str | None, now: datetime) -> dict[str, str]:
+    """Requests launched recently and not started yet (request id -> when)."""
+    try:
+        launched = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return {
+        rid: at for rid, at in launched.items() if now - datetime.fromisoformat(at) < RELAUNCH_AFTER
+    }
+
+
+def failed_runs_sensor(
+    jobs: Sequence[UnresolvedAssetJobDefinition], batch_jobs: Sequence[JobDefinition] = ()
+) -> SensorDefinition:
     @run_failure_sensor(
         name="mark_failed_requests",
-        monitored_jobs=list(jobs),
+        monitored_jobs=[*jobs, *batch_jobs],
         default_status=DefaultSensorStatus.RUNNING,
-        description="A fulfilment run that failed leaves its request marked failed in the ledger.",
+        description="A fulfilment run (or batch) that failed leaves its requests marked failed "
+        "in the ledger, unless another run is working on them.",
     )
     def _sensor(context: RunFailureSensorContext, ledger: LedgerResource) -> None:
-        request_id = context.dagster_run.tags.get("dagster/partition")
-        if request_id:
-            steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
-            record_run_failure(
-                ledger.ledger(), context.instance, request_id, context.dagster_run.run_id, steps
-            )
+        run = context.dagster_run
+        request_ids = [run.tags["dagster/partition"]] if "dagster/partition" in run.tags else []
+        request_ids += [r for r in run.tags.get(BATCH_TAG, "").split(",") if r]
+        steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
+        for request_id in request_ids:
+            record_run_failure(ledger.ledger(), context.instance, request_id, run.run_id, steps)
 
     return _sensor

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest
 from dagster._core.utils import make_new_run_id
 
 from connectors.leases import Leases
@@ -36,3 +37,18 @@ def step_failure_text(instance: DagsterInstance, run_id: str) -> str:
             parts.append(error.message)
             error = error.cause
     return "\n".join(parts)
+
+
+def execute_launch(definitions: Any, instance: DagsterInstance, launch: RunRequest) -> bool:
+    """Run what a sensor asked for as the daemon would: a request's partition, or a batch."""
+    from pipelines.launch import run_fulfilment
+
+    if launch.partition_key:
+        return run_fulfilment(
+            definitions, instance, launch.partition_key, job_name=launch.job_name or ""
+        ).success
+    job = definitions.resolve_job_def(launch.job_name)
+    result = job.execute_in_process(
+        run_config=launch.run_config, instance=instance, tags=launch.tags, raise_on_error=False
+    )
+    return result.success

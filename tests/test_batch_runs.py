@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType
+from dagster import DagsterEventType, build_sensor_context
 
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows
 from dsr.ledger import RequestType, Scope, State
@@ -18,7 +18,7 @@ from pipelines.launch import run_fulfilment
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment
-from tests.run_env import hold_as_live_run
+from tests.run_env import execute_launch, hold_as_live_run
 
 OTHERS = ("tom.becker@example.net", "priya.raman@northwind.test")
 NORTHWIND = str(client_id("Northwind Traders"))
@@ -140,3 +140,25 @@ def test_one_bad_request_fails_alone_and_the_others_are_erased(env: DsrEnv) -> N
     with engine_for(env.settings.crm_urls["us"]).connect() as conn:
         left = conn.exec_driver_sql(f"SELECT count(*) FROM contacts WHERE id = {tom_contact}")
         assert left.scalar() == 1  # rolled back
+
+
+def test_the_sensor_groups_waiting_requests_into_one_batch_run(env: DsrEnv) -> None:
+    records = [env.register(e) for e in (DEMO_EMAIL, *OTHERS)]
+    sensor = env.defs.resolve_sensor_def("pending_requests")
+    with build_sensor_context(
+        instance=env.instance, definitions=env.defs, resources={"ledger": env.resources["ledger"]}
+    ) as ctx:
+        first = sensor(ctx)
+    [launch] = first.run_requests
+    assert launch.job_name == ACCESS_BATCH_JOB
+    assert launch.tags["dsr/batch_requests"].split(",") == [r.request_id for r in records]
+    # Launched, not started yet: the next tick does not launch them again.
+    with build_sensor_context(
+        instance=env.instance,
+        definitions=env.defs,
+        resources={"ledger": env.resources["ledger"]},
+        cursor=first.cursor,
+    ) as ctx:
+        assert sensor(ctx).run_requests == []
+    assert execute_launch(env.defs, env.instance, launch)
+    assert {env.ledger.get(r.request_id).state for r in records} == {State.FULFILLED}

@@ -16,9 +16,9 @@ from dsr.democrm.planted import client_id, expected_rows
 from dsr.democrm.schema import users
 from dsr.ledger import RequestType, Scope, State
 from dsr.proof import verify_proof
-from pipelines.launch import run_fulfilment
 from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment_on
+from tests.run_env import execute_launch
 
 CHECK_DAY = date(2026, 12, 1)
 AT_4AM = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
@@ -123,13 +123,11 @@ def test_minors_without_consent_are_erased_with_a_proof_and_nobody_else(env: Dsr
         instance=env.instance, definitions=env.defs, resources={"ledger": env.resources["ledger"]}
     ) as ctx:
         launches = sensor(ctx).run_requests
-    assert sorted(r.partition_key for r in launches) == sorted(report["request_ids"])
-    for launch in launches:
-        assert launch.job_name == "erasure_fulfilment"
-        result = run_fulfilment(
-            env.defs, env.instance, launch.partition_key, job_name=launch.job_name
-        )
-        assert result.success, env.ledger.get(launch.partition_key).failure_reason
+    # Several erasures at once: one batch run (one per request when only one waits).
+    [launch] = launches
+    assert launch.job_name == "erasure_batch"
+    assert sorted(launch.tags["dsr/batch_requests"].split(",")) == sorted(report["request_ids"])
+    assert execute_launch(env.defs, env.instance, launch)
 
     pem = env.resources["ledger"].key_ring().public_key_pem()
     proofs = {}
