@@ -155,10 +155,8 @@ class CheckedIntake:
     verified_by: str | None
 
 
-def check_intake(
-    connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
-) -> CheckedIntake:
-    """Every check registration makes, without writing anything (IntakeError says what to fix)."""
+def check_intake_fields(req: IntakeRequest, *, default_region: str = "US") -> CheckedIntake:
+    """The checks of the request itself, without a database (bulk intake checks those once)."""
     identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
     checked = CheckedIntake(
         identities=identities,
@@ -168,6 +166,14 @@ def check_intake(
         verified_by=_check_reference("identity verified by", req.verified_by),
     )
     _check_scope(req.scope, checked.client_id, checked.authorization_ref)
+    return checked
+
+
+def check_intake(
+    connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
+) -> CheckedIntake:
+    """Every check registration makes, without writing anything (IntakeError says what to fix)."""
+    checked = check_intake_fields(req, default_region=default_region)
     check_databases(connectors)
     if checked.client_id:
         check_client(connectors, checked.client_id)

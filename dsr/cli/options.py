@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,6 +10,18 @@ import typer
 from dsr.ledger import Scope
 
 Emails = Annotated[list[str], typer.Option("--email", "-e", help="The person's e-mail (repeat)")]
+EmailsOrFile = Annotated[
+    list[str] | None,
+    typer.Option("--email", "-e", help="The person's e-mail (repeat); or give --from-csv"),
+]
+FromCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-csv",
+        help="A CSV of people, one request each (columns: email, and optionally phone, name, "
+        "scope, client, authorization, ticket, verified_by; empty cells take the options)",
+    ),
+]
 Phones = Annotated[list[str] | None, typer.Option("--phone", help="Phone number, any format")]
 Names = Annotated[list[str] | None, typer.Option("--name", help="Full name (finds mentions)")]
 ScopeOpt = Annotated[

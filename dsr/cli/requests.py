@@ -6,6 +6,7 @@ the databases) passes before anything is written; a refusal is one line and exit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,8 @@ from dsr.cli.options import (
     Authz,
     Client,
     Emails,
+    EmailsOrFile,
+    FromCsv,
     JsonOpt,
     Names,
     Phones,
@@ -55,7 +58,7 @@ def _intake(
 
 
 def access(
-    email: Emails,
+    email: EmailsOrFile = None,
     phone: Phones = None,
     name: Names = None,
     scope: ScopeOpt = Scope.USER_ACCOUNT,
@@ -64,16 +67,19 @@ def access(
     ticket: Ticket = None,
     portability: Annotated[bool, typer.Option(help="Art. 20 portability request")] = False,
     queue: Queue = False,
+    from_csv: FromCsv = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register an access request and fulfil it: search every region, build the bundle."""
+    """Register an access request and fulfil it: search every region, build the bundle (with
+    --from-csv, one request per row, fulfilled in batch runs)."""
     rtype = RequestType.PORTABILITY if portability else RequestType.ACCESS
-    intake = _intake(rtype, email, phone, name, scope, client, authorization, ticket)
-    submit(Session(as_json=as_json), intake, as_json=as_json, queue=queue)
+    emails = _emails(email, from_csv, as_json)
+    intake = _intake(rtype, emails, phone, name, scope, client, authorization, ticket)
+    _submit(intake, from_csv, as_json=as_json, queue=queue)
 
 
 def erase(
-    email: Emails,
+    email: EmailsOrFile = None,
     phone: Phones = None,
     name: Names = None,
     scope: ScopeOpt = Scope.USER_ACCOUNT,
@@ -83,9 +89,14 @@ def erase(
     verified_by: VerifiedBy = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would change; change nothing")] = False,
     queue: Queue = False,
+    from_csv: FromCsv = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Erase the person everywhere, verify, and issue a signed deletion proof."""
+    """Erase the person everywhere, verify, and issue a signed deletion proof (with --from-csv,
+    one request per row, fulfilled in batch runs)."""
+    if dry_run and from_csv:
+        fail("--dry-run previews one person: give --email, not --from-csv", as_json=as_json)
+    emails = _emails(email, from_csv, as_json)
     if dry_run:
         for flag, given in (("--queue", queue), ("--verified-by", verified_by)):
             if given:
@@ -94,10 +105,9 @@ def erase(
                     f"{flag} out, or drop --dry-run to register the erasure",
                     as_json=as_json,
                 )
-    session = Session(as_json=as_json)
     intake = _intake(
         RequestType.ERASURE,
-        email,
+        emails,
         phone,
         name,
         scope,
@@ -107,9 +117,30 @@ def erase(
         verified_by=verified_by,
     )
     if dry_run:
-        _dry_run(session, intake, as_json)
+        _dry_run(Session(as_json=as_json), intake, as_json)
         return
-    submit(session, intake, as_json=as_json, queue=queue)
+    _submit(intake, from_csv, as_json=as_json, queue=queue)
+
+
+def _emails(email: list[str] | None, from_csv: Path | None, as_json: bool) -> list[str]:
+    """The --email values, or none with --from-csv; exactly one of the two."""
+    if from_csv is not None:
+        if email:
+            fail("give --email or --from-csv, not both", as_json=as_json)
+        return []
+    if not email:
+        fail("Missing option '--email' (or --from-csv FILE)", as_json=as_json)
+    return email
+
+
+def _submit(intake: IntakeRequest, from_csv: Path | None, *, as_json: bool, queue: bool) -> None:
+    session = Session(as_json=as_json)
+    if from_csv is None:
+        submit(session, intake, as_json=as_json, queue=queue)
+        return
+    from dsr.cli.bulk import submit_bulk
+
+    submit_bulk(session, intake, from_csv, as_json=as_json, queue=queue)
 
 
 def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
@@ -196,13 +227,14 @@ def rectify(
 
 
 def opt_out(
-    email: Emails,
+    email: EmailsOrFile = None,
     phone: Phones = None,
     scope: ScopeOpt = Scope.USER_ACCOUNT,
     client: Client = None,
     authorization: Authz = None,
     ticket: Ticket = None,
     queue: Queue = False,
+    from_csv: FromCsv = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stop marketing to the person in every region (due within 10 business days, policy 5.3).
@@ -210,8 +242,9 @@ def opt_out(
     user_account: iNextCRM's own marketing. client_data: a Client's do-not-market flag on its
     customer, only on the Client's documented instruction (--client, --authorization).
     """
-    intake = _intake(RequestType.OPT_OUT, email, phone, None, scope, client, authorization, ticket)
-    submit(Session(as_json=as_json), intake, as_json=as_json, queue=queue)
+    emails = _emails(email, from_csv, as_json)
+    intake = _intake(RequestType.OPT_OUT, emails, phone, None, scope, client, authorization, ticket)
+    _submit(intake, from_csv, as_json=as_json, queue=queue)
 
 
 def restrict(

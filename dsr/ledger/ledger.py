@@ -8,23 +8,22 @@ and lock order is the same everywhere (no deadlocks between a CLI, a run and a s
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Collection, Container, Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from connectors.base import EMAIL, Identity
+from connectors.base import Identity
 from connectors.times import utc
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
 from dsr.ledger.business_calendar import business_calendar
 from dsr.ledger.checkpoints import Checkpoints
-from dsr.ledger.dates import MAX_EXTENSION_MONTHS, business_due_date, due_date
+from dsr.ledger.dates import MAX_EXTENSION_MONTHS, due_date
 from dsr.ledger.guard import ChainGuard, check_state_matches_log
 from dsr.ledger.guard import head as _audit_head
 from dsr.ledger.migrate import widen_checks
@@ -36,18 +35,14 @@ from dsr.ledger.records import (
     RequestRecord,
     UnknownRequest,
     check_liftable,
-    check_registration,
     check_request_id,
     check_transition,
-    new_request_id,
-    normalise_identities,
     now,
     record_from_row,
 )
+from dsr.ledger.registration import insert_request, prepare
 from dsr.ledger.schema import (
     WRITE_OPTION,
-    RequestType,
-    Scope,
     State,
     audit_chain_head,
     create_all,
@@ -132,75 +127,20 @@ class Ledger(LedgerQueries):
             .values(**values, updated_at=now())
         )
 
-    def register(
-        self,
-        *,
-        type: RequestType,
-        scope: Scope,
-        identities: Collection[Identity],
-        client_id: str | None = None,
-        authorization_ref: str | None = None,
-        ticket_ref: str | None = None,
-        channel: str = "cli",
-        received_at: datetime | None = None,
-        identity_verified: bool = False,
-        payload: Mapping[str, Any] | None = None,
-    ) -> RequestRecord:
-        """``payload`` holds what a request needs besides identities (a rectification's new
-        values): personal data too, so it is encrypted and forgotten with the identities."""
-        rtype, rscope = RequestType(type), Scope(scope)
-        refs = check_registration(rscope, client_id, authorization_ref, ticket_ref, channel)
-        idents, primary = normalise_identities(identities)
-        if received_at is not None and received_at.tzinfo is None:
-            raise ValueError("received_at must be timezone-aware")
-        received = utc(received_at) if received_at else now()
-        # An opt-out is promised in business days (policy 5.3); everything else in a month.
-        due = (
-            business_due_date(received, holidays=self._opt_out_holidays())
-            if rtype is RequestType.OPT_OUT
-            else due_date(received)
-        )
-        subject_hash = self._keys.keyed_hash(EMAIL, primary)
-        secret = {"identities": [[i.kind, i.value] for i in idents], "payload": dict(payload or {})}
-        token = self._keys.encrypt(json.dumps(secret).encode())
-        kinds = dict(Counter(i.kind for i in idents))
-        with self._write() as conn:
-            request_id = self._new_id(conn, received)
-            values = dict(request_id=request_id, type=rtype.value, scope=rscope.value, **refs)
-            conn.execute(
-                insert(requests).values(
-                    **values,
-                    state=State.RECEIVED.value,
-                    received_at=received,
-                    due_at=due,
-                    extension_months=0,
-                    identity_verified=identity_verified,
-                    subject_hash=subject_hash,
-                    channel=channel,
-                    result="{}",
-                    updated_at=now(),
-                )
-            )
-            conn.execute(insert(request_identities).values(request_id=request_id, token=token))
-            details = {
-                **values,
-                "channel": channel,
-                "identity_kinds": kinds,
-                "identity_verified": identity_verified,
-                "subject_hash": subject_hash,
-                "received_at": received.isoformat(),
-                "due_at": due.isoformat(),
-            }
-            _audit.append(conn, request_id, "registered", details)
-            return record_from_row(self._row(conn, request_id))
+    def register(self, **request: Any) -> RequestRecord:
+        """Register one request (``registration.prepare`` names the fields). ``payload`` holds
+        what a request needs besides identities (a rectification's new values): personal data
+        too, so it is encrypted and forgotten with the identities."""
+        return self.register_many([request])[0]
 
-    def _new_id(self, conn: Connection, received: datetime) -> str:
-        # Writers are serialised, so checking then inserting cannot race.
-        while True:
-            candidate = new_request_id(received)
-            taken = select(requests.c.request_id).where(requests.c.request_id == candidate)
-            if conn.execute(taken).first() is None:
-                return candidate
+    def register_many(self, requests_: Sequence[Mapping[str, Any]]) -> list[RequestRecord]:
+        """Register every request in ONE transaction (all or none), in the given order."""
+        prepared = [prepare(self._keys, self._opt_out_holidays, **r) for r in requests_]
+        with self._write() as conn:
+            ids = [insert_request(conn, reg) for reg in prepared]
+            rows = conn.execute(select(requests).where(requests.c.request_id.in_(ids))).all()
+        by_id = {row.request_id: record_from_row(row) for row in rows}
+        return [by_id[rid] for rid in ids]
 
     def get(self, request_id: str) -> RequestRecord:
         with self._engine.connect() as conn:

@@ -54,3 +54,18 @@ class LedgerQueries:
         )
         with self._engine.connect() as conn:
             return [record_from_row(row) for row in conn.execute(query)]
+
+    def states_of(self, request_ids: Collection[str]) -> dict[str, int]:
+        """state -> how many of these requests are in it (one query per 500 ids)."""
+        ids = list(request_ids)
+        counts: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(requests.c.state, func.count())
+                    .where(requests.c.request_id.in_(ids[start : start + 500]))
+                    .group_by(requests.c.state)
+                )
+                for state, n in conn.execute(query):
+                    counts[state] = counts.get(state, 0) + int(n)
+        return counts

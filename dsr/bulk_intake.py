@@ -1,0 +1,167 @@
+"""Bulk intake: a CSV of people becomes one request each, checked row by row, registered in chunks.
+
+Columns (header row, any order, case-insensitive): ``email`` (required), and optionally
+``phone``, ``name``, ``scope``, ``client``, ``authorization``, ``ticket``, ``verified_by``; an
+empty cell takes the command's own option. Every row gets exactly the checks a single request
+gets (identities, references, scope and its options, the Client), but the databases are checked
+once and each Client once, so 10,000 rows take seconds. A row that fails a check is rejected
+with its line number and the reason and registers nothing; the valid rows are registered in
+transactions of ``CHUNK`` (each chunk all or nothing).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from connectors.crm_sql import CrmSqlConnector
+from dsr.intake import (
+    CheckedIntake,
+    IntakeError,
+    IntakeRequest,
+    check_client,
+    check_databases,
+    check_intake_fields,
+)
+from dsr.ledger import Ledger, RequestRecord, Scope
+
+CHUNK = 500
+MAX_ROWS = 100_000
+ALIASES = {
+    "email": ("email", "e-mail", "e_mail", "mail"),
+    "phone": ("phone", "telephone", "mobile"),
+    "name": ("name", "full_name", "full name"),
+    "scope": ("scope",),
+    "client": ("client", "client_id"),
+    "authorization": ("authorization", "authorisation", "authorization_ref"),
+    "ticket": ("ticket", "ticket_ref"),
+    "verified_by": ("verified_by", "verified-by", "verified by"),
+}
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BulkResult:
+    registered: list[RequestRecord] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+
+
+def _columns(header: Sequence[str] | None, path: Path) -> dict[str, str]:
+    if not header:
+        raise IntakeError(f"{path}: no header row (expected at least an 'email' column)")
+    found: dict[str, str] = {}
+    for raw in header:
+        key = raw.strip().lower()
+        name = next((n for n, aliases in ALIASES.items() if key in aliases), None)
+        if name is None:
+            known = ", ".join(ALIASES)
+            raise IntakeError(f"{path}: unknown column {raw!r} (columns: {known})")
+        found[name] = raw
+    if "email" not in found:
+        raise IntakeError(f"{path}: no 'email' column: every request needs the person's e-mail")
+    return found
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row by our column names); IntakeError for a file that is not such a CSV."""
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise IntakeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        try:
+            columns = _columns(reader.fieldnames, path)
+            for n, row in enumerate(reader):
+                if n >= MAX_ROWS:
+                    raise IntakeError(f"{path}: more than {MAX_ROWS} rows; split the file")
+                values = {name: (row.get(raw) or "").strip() for name, raw in columns.items()}
+                if any(values.values()):
+                    yield reader.line_num, values
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise IntakeError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+
+
+def intake_for(values: dict[str, str], template: IntakeRequest) -> IntakeRequest:
+    """The row's request: its own cells, the command's options where a cell is empty."""
+    scope = template.scope
+    if values.get("scope"):
+        try:
+            scope = Scope(values["scope"])
+        except ValueError:
+            raise IntakeError(
+                f"scope {values['scope']!r} is not user_account or client_data"
+            ) from None
+    return replace(
+        template,
+        emails=[values["email"]],
+        phones=[values["phone"]] if values.get("phone") else list(template.phones),
+        names=[values["name"]] if values.get("name") else list(template.names),
+        scope=scope,
+        client_id=values.get("client") or template.client_id,
+        authorization_ref=values.get("authorization") or template.authorization_ref,
+        ticket_ref=values.get("ticket") or template.ticket_ref,
+        verified_by=values.get("verified_by") or template.verified_by,
+    )
+
+
+def check_rows(
+    connectors: Sequence[CrmSqlConnector],
+    rows: Iterator[tuple[int, dict[str, str]]],
+    template: IntakeRequest,
+    *,
+    default_region: str,
+) -> tuple[list[tuple[int, IntakeRequest, CheckedIntake]], list[tuple[int, str]]]:
+    check_databases(connectors)  # once for the file: a database that cannot be searched stops all
+    clients: dict[str, str | None] = {}  # client id -> why it is refused (None: known)
+    good: list[tuple[int, IntakeRequest, CheckedIntake]] = []
+    rejected: list[tuple[int, str]] = []
+    for line, values in rows:
+        try:
+            req = intake_for(values, template)
+            checked = check_intake_fields(req, default_region=default_region)
+            if checked.client_id:
+                if checked.client_id not in clients:
+                    try:
+                        check_client(connectors, checked.client_id)
+                        clients[checked.client_id] = None
+                    except IntakeError as exc:
+                        clients[checked.client_id] = str(exc)
+                if clients[checked.client_id]:
+                    raise IntakeError(str(clients[checked.client_id]))
+        except IntakeError as exc:
+            rejected.append((line, str(exc)))
+            continue
+        good.append((line, req, checked))
+    return good, rejected
+
+
+def register_rows(
+    ledger: Ledger,
+    good: Sequence[tuple[int, IntakeRequest, CheckedIntake]],
+    progress: Progress | None = None,
+) -> list[RequestRecord]:
+    records: list[RequestRecord] = []
+    for start in range(0, len(good), CHUNK):
+        chunk = good[start : start + CHUNK]
+        records += ledger.register_many([_fields(req, checked) for _, req, checked in chunk])
+        if progress:
+            progress(start + len(chunk), len(good))
+    return records
+
+
+def _fields(req: IntakeRequest, checked: CheckedIntake) -> dict[str, Any]:
+    return {
+        "type": req.type,
+        "scope": req.scope,
+        "identities": checked.identities,
+        "client_id": checked.client_id,
+        "authorization_ref": checked.authorization_ref,
+        "ticket_ref": checked.ticket_ref,
+        "channel": req.channel,
+        "verified_by": checked.verified_by,
+        "payload": dict(req.payload),
+    }
