@@ -12,11 +12,6 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import phonenumbers
-from pydantic import HttpUrl, TypeAdapter, ValidationError
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
 
 class SettingsError(ValueError):
     """An environment variable holds something unusable; the message names the variable."""
@@ -51,6 +46,8 @@ KNOWN = frozenset(
         "DSR_BUSINESS_CALENDAR",
         "DSR_ALERT_WEBHOOK_URL",
         "DSR_BATCH_SIZE",
+        # Read by dsr.faults only: the crash tests set it in a process they kill.
+        "DSR_CRASH_AT",
     }
 )
 PER_REGION = ("DSR_CRM_URL_", "DSR_EXPORTS_DIR_")
@@ -109,6 +106,9 @@ def http_url(name: str, value: str) -> str:
     """An http(s) URL with a host; an empty value means "not set" and passes."""
     if not value:
         return value
+    # Imported when a URL is set: most commands start without one, and should start at once.
+    from pydantic import HttpUrl, TypeAdapter, ValidationError
+
     try:
         TypeAdapter(HttpUrl).validate_python(value)
     except ValidationError as exc:
@@ -121,8 +121,11 @@ def http_url(name: str, value: str) -> str:
 
 def database_url(name: str, value: str) -> str:
     """A SQLAlchemy URL of a backend dsr supports, whose driver is installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     try:
-        url: URL = make_url(value)
+        url = make_url(value)
         _ = url.port  # a non-numeric port fails here, not at the first connection
     except (ArgumentError, ValueError):
         raise SettingsError(
@@ -150,6 +153,10 @@ def database_url(name: str, value: str) -> str:
 
 def phone_region(value: str) -> str:
     code = value.strip().upper()
+    if code == "US":
+        return code  # the default, known: no need to load every country's metadata for it
+    import phonenumbers
+
     if code not in phonenumbers.SUPPORTED_REGIONS:
         raise SettingsError(
             f"DSR_PHONE_REGION must be a two-letter country code such as US or NL, not {value!r}"
