@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -20,28 +19,11 @@ from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMapError
 from connectors.identities import InvalidIdentity, parse_identity
 from connectors.sql_helpers import typed_value
-from dsr.ledger import Ledger, RequestRecord, RequestRefused, RequestType, Scope
+from dsr.intake_request import IntakeError, IntakeRequest
+from dsr.ledger import Ledger, RequestRecord, RequestRefused
+from dsr.request_kinds import Scope
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#\-]{1,99}$")
-
-
-class IntakeError(ValueError):
-    """A request that cannot be accepted as given; the message tells support what to fix."""
-
-
-@dataclass(frozen=True)
-class IntakeRequest:
-    type: RequestType
-    emails: Sequence[str]
-    scope: Scope = Scope.USER_ACCOUNT
-    phones: Sequence[str] = ()
-    names: Sequence[str] = ()
-    client_id: str | None = None
-    authorization_ref: str | None = None
-    ticket_ref: str | None = None
-    channel: str = "cli"
-    verified_by: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_identities(

@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+# cryptography is imported where a key is used: a command that only reads starts without it.
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -57,7 +63,24 @@ def _hash_key(text: str, where: str) -> bytes:
     return key
 
 
+def _fernet_shape(key: bytes, where: str) -> None:
+    """What ``_fernet`` would refuse, checked without cryptography (at every command's start)."""
+    try:
+        ok = len(base64.urlsafe_b64decode(key.strip())) == 32
+    except ValueError:
+        ok = False
+    if not ok:
+        _fernet(key, where)  # says why, in the same words
+
+
+def _pem_shape(pem: bytes, where: str) -> None:
+    if b"-----BEGIN" not in pem or b"PRIVATE KEY-----" not in pem:
+        raise ValueError(f"{where} is not an unencrypted PEM private key")
+
+
 def _fernet(key: bytes, where: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(key.strip())
     except (ValueError, TypeError):
@@ -80,6 +103,10 @@ def _signing_pem(env: str) -> bytes:
 
 
 def _private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -98,13 +125,14 @@ def check_key_settings(keys_dir: Path) -> None:
     elif (keys_dir / "hash.key").is_file():
         _hash_key((keys_dir / "hash.key").read_text(), str(keys_dir / "hash.key"))
     if env := os.environ.get("DSR_DATA_KEY"):
-        _fernet(env.encode(), "DSR_DATA_KEY")
+        _fernet_shape(env.encode(), "DSR_DATA_KEY")
     elif (keys_dir / "data.key").is_file():
-        _fernet((keys_dir / "data.key").read_bytes(), str(keys_dir / "data.key"))
+        _fernet_shape((keys_dir / "data.key").read_bytes(), str(keys_dir / "data.key"))
     if env := os.environ.get("DSR_SIGNING_KEY"):
+        # A key the operator set is parsed in full (~40 ms): a broken one is refused up front.
         _private_key(_signing_pem(env), "DSR_SIGNING_KEY")
     elif (keys_dir / "signing.pem").is_file():
-        _private_key((keys_dir / "signing.pem").read_bytes(), str(keys_dir / "signing.pem"))
+        _pem_shape((keys_dir / "signing.pem").read_bytes(), str(keys_dir / "signing.pem"))
 
 
 def signing_key_source(keys_dir: Path) -> str:
@@ -136,6 +164,8 @@ class KeyRing:
         env = os.environ.get("DSR_DATA_KEY")
         if env:
             return _fernet(env.encode(), "DSR_DATA_KEY")
+        from cryptography.fernet import Fernet
+
         path = self.keys_dir / "data.key"
         return _fernet(_load_or_create(path, Fernet.generate_key()), str(path))
 
@@ -144,6 +174,9 @@ class KeyRing:
         env = os.environ.get("DSR_SIGNING_KEY")
         if env:
             return _private_key(_signing_pem(env), "DSR_SIGNING_KEY")
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         fresh = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -153,6 +186,8 @@ class KeyRing:
         return _private_key(_load_or_create(path, fresh), str(path))
 
     def public_key_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         return (
             self.signing_key.public_key()
             .public_bytes(
@@ -163,9 +198,7 @@ class KeyRing:
 
     def keyed_hash(self, kind: str, value: str) -> str:
         """HMAC-SHA256 of a normalised identity (hex): no key, no reversal."""
-        mac = hmac.HMAC(self.hash_key, hashes.SHA256())
-        mac.update(f"{kind}\x1f{value}".encode())
-        return mac.finalize().hex()
+        return hmac.new(self.hash_key, f"{kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, data: bytes) -> bytes:
         return self.fernet.encrypt(data)
@@ -178,6 +211,9 @@ class KeyRing:
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("not an Ed25519 public key")

@@ -53,7 +53,10 @@ def _batch_size(text: str) -> int:
 
 
 def _calendar(spec: str) -> str:
-    # Checked here so that a typo stops every command at start, not the first opt-out.
+    # Checked here so that a typo stops every command at start, not the first opt-out (the
+    # default needs no check, nor the time it takes to load every country's holidays).
+    if spec == DEFAULT_CALENDAR:
+        return spec
     try:
         business_calendar(spec)
     except ValueError as exc:

@@ -1,70 +1,32 @@
-"""Dagster resources: the only place configuration and secrets enter the pipelines."""
+"""Dagster resources: the only place configuration and secrets enter the pipelines.
+
+Imported lazily (PEP 562): ``resources.engines`` and friends are plain modules a command line
+that only reads can use without importing Dagster; the resource classes load on first use.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from dsr.settings import Settings
-from resources.alerts import AlertsResource
-from resources.backups import BackupsResource
-from resources.crm import CrmDatabasesResource
-from resources.exports import ExportStoreResource
-from resources.integrations import IntegrationsResource
-from resources.ledger import LedgerResource
-from resources.proofs import ProofStoreResource
-from resources.staging import EncryptedStagingIOManager, StagingArea
+_WHERE = {
+    "AlertsResource": "resources.alerts",
+    "BackupsResource": "resources.backups",
+    "CrmDatabasesResource": "resources.crm",
+    "EncryptedStagingIOManager": "resources.staging",
+    "ExportStoreResource": "resources.exports",
+    "IntegrationsResource": "resources.integrations",
+    "LedgerResource": "resources.ledger",
+    "ProofStoreResource": "resources.proofs",
+    "StagingArea": "resources.staging",
+    "build_resources": "resources.build",
+}
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    staging = StagingArea(staging_dir=str(settings.staging_dir), keys_dir=str(settings.keys_dir))
-    return {
-        "crm": CrmDatabasesResource(
-            urls=dict(settings.crm_urls),
-            datamap_path=str(settings.datamap_path),
-            default_phone_region=settings.default_phone_region,
-            physical_cleanup=settings.physical_cleanup,
-        ),
-        "ledger": LedgerResource(
-            url=settings.ledger_url,
-            keys_dir=str(settings.keys_dir),
-            business_calendar=settings.business_calendar,
-            checkpoints_dir=str(settings.proofs_dir),
-        ),
-        "exports": ExportStoreResource(
-            dirs={r: str(p) for r, p in settings.export_dirs.items()},
-            default_region=settings.regions[0],
-        ),
-        "proofs": ProofStoreResource(proofs_dir=str(settings.proofs_dir)),
-        "backups": BackupsResource(
-            backups_dir=str(settings.backups_dir),
-            retention_days=settings.backup_retention_days,
-            ledger_url=settings.ledger_url,
-            keys_dir=str(settings.keys_dir),
-            default_phone_region=settings.default_phone_region,
-        ),
-        "integrations": IntegrationsResource(
-            credentials_dir=str(settings.credentials_dir),
-            google_url=settings.google_url,
-            gotomeeting_url=settings.gotomeeting_url,
-            dropbox_ca_file=settings.dropbox_ca_file,
-        ),
-        "alerts": AlertsResource(
-            webhook_url=settings.alert_webhook_url, warn_days=settings.deadline_warn_days
-        ),
-        "staging": staging,
-        "io_manager": EncryptedStagingIOManager(area=staging),
-    }
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'resources' has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)
 
 
-__all__ = [
-    "AlertsResource",
-    "BackupsResource",
-    "CrmDatabasesResource",
-    "EncryptedStagingIOManager",
-    "ExportStoreResource",
-    "IntegrationsResource",
-    "LedgerResource",
-    "ProofStoreResource",
-    "StagingArea",
-    "build_resources",
-]
+__all__ = sorted(_WHERE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -10,20 +9,8 @@ from pydantic import Field
 
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger
-from dsr.ledger.business_calendar import DEFAULT_CALENDAR, business_calendar
-
-
-@cache
-def _ledger_for(url: str, keys_dir: str, calendar: str, checkpoints_dir: str) -> Ledger:
-    # One engine (and one schema check) per ledger per process, shared by every step and sensor.
-    ledger = Ledger(
-        url,
-        KeyRing(Path(keys_dir)),
-        holidays=business_calendar(calendar),
-        checkpoints_dir=Path(checkpoints_dir) if checkpoints_dir else None,
-    )
-    ledger.create_schema()
-    return ledger
+from dsr.ledger.business_calendar import DEFAULT_CALENDAR
+from dsr.ledger.opening import ledger_for
 
 
 class LedgerResource(ConfigurableResource):
@@ -43,4 +30,4 @@ class LedgerResource(ConfigurableResource):
         return KeyRing(Path(self.keys_dir))
 
     def ledger(self) -> Ledger:
-        return _ledger_for(self.url, self.keys_dir, self.business_calendar, self.checkpoints_dir)
+        return ledger_for(self.url, self.keys_dir, self.business_calendar, self.checkpoints_dir)

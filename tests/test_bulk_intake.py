@@ -44,9 +44,7 @@ anna@example.org,,client_data,{NORTHWIND},,SUP-7
 def test_valid_rows_are_registered_and_fulfilled_bad_rows_are_named(
     env: DsrEnv, tmp_path: Path
 ) -> None:
-    result = runner.invoke(
-        app, ["access", "--from-csv", str(csv_file(tmp_path, PEOPLE)), "--json"]
-    )
+    result = runner.invoke(app, ["access", "--from-csv", str(csv_file(tmp_path, PEOPLE)), "--json"])
     payload = json.loads(result.stdout)
     assert result.exit_code == 1  # some rows were rejected
     assert payload["registered"] == 3

@@ -148,7 +148,7 @@ def test_schema_and_indexes_are_idempotent(tmp_path: Path) -> None:
         names = {
             r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='index'"))
         }
-    assert "ix_contacts_email_norm" in names and "ix_contacts_phone_norm" in names
+    assert "ix_contacts_email_norm" in names and "ix_contacts_phone_digits" in names
 
 
 def test_synthetic_data_never_collides_with_the_cast(tmp_path: Path) -> None:

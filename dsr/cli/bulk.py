@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,8 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dsr.cli.output import console, emit_json, errors, fail
 from dsr.cli.session import Session
 from dsr.cli.state import options
-from dsr.intake import IntakeError, IntakeRequest
-from dsr.ledger import RequestRecord, State
+from dsr.intake_request import IntakeError, IntakeRequest
+from dsr.request_kinds import State
+
+if TYPE_CHECKING:
+    from dsr.ledger import RequestRecord
 
 SHOWN_REJECTIONS = 20
 _CLOSED = {State.FULFILLED, State.FAILED, State.REFUSED}

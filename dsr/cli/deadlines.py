@@ -10,10 +10,7 @@ from rich.table import Table
 
 from dsr.cli.output import console, emit_json, fail
 from dsr.cli.session import open_ledger, require_state
-from dsr.ledger.deadlines import Urgency, late_requests
-from dsr.ledger.records import OPEN_STATES
 from dsr.settings import Settings
-from resources import build_resources
 
 
 def deadlines(
@@ -24,12 +21,15 @@ def deadlines(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """List open requests due within the warning window or overdue; exit 1 if any is overdue."""
+    from dsr.ledger.deadlines import Urgency, late_requests
+    from dsr.ledger.records import OPEN_STATES
+
     settings = Settings.from_env()
     warn_days = settings.deadline_warn_days if days is None else days
     if warn_days < 0:
         fail("--days must not be negative", as_json=as_json)
     require_state(settings, as_json=as_json)
-    ledger = open_ledger(settings, build_resources(settings))
+    ledger = open_ledger(settings)
     now = datetime.now(UTC)
     alerts = late_requests(ledger, now, warn_days)
     open_requests = ledger.count_requests(states=OPEN_STATES)

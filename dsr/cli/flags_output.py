@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from dsr.cli.output import console, emit_json, print_failure
-from dsr.ledger import RequestRecord, RequestType, State
+from dsr.request_kinds import RequestType, State
+
+if TYPE_CHECKING:
+    from dsr.ledger import RequestRecord
 
 FLAG_TYPES = frozenset({RequestType.OPT_OUT, RequestType.RESTRICTION})
 

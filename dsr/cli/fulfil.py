@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
-from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.cli.flags_output import FLAG_TYPES, flags_report
 from dsr.cli.output import (
@@ -20,8 +19,11 @@ from dsr.cli.output import (
 from dsr.cli.proof_view import describe, pending_items
 from dsr.cli.session import Session
 from dsr.cli.state import options
-from dsr.intake import IntakeError, IntakeRequest, check_intake, register_request
-from dsr.ledger import RequestRecord, State
+from dsr.intake_request import IntakeError, IntakeRequest
+from dsr.request_kinds import State
+
+if TYPE_CHECKING:
+    from dsr.ledger import RequestRecord
 
 STEP_WORDS = {"STEP_START": "running", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}
 CLOSED_STATES = (State.FULFILLED, State.REFUSED, State.LIFTED)
@@ -39,6 +41,7 @@ def submit(
 ) -> None:
     """Check everything, register the request, then run it here unless it is queued or may not
     run yet. Nothing is written (not even a new home) before every check has passed."""
+    from dsr.intake import check_intake, register_request
     from pipelines.launch import instance_for
     from pipelines.partitions import REQUESTS_PARTITIONS_NAME
     from pipelines.request_state import launch_blocker
@@ -119,6 +122,8 @@ def run_request(
             log_dir=session.settings.home / "logs",
             verbose=options.verbose,
         )
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         if not result.success:
             record_run_failure(

@@ -21,7 +21,6 @@ from typer.core import TyperGroup
 from dsr.cli.output import emit_json, errors, one_line
 from dsr.cli.state import log_file, options
 from dsr.config_checks import SettingsError
-from dsr.ledger.guard import ChainBroken
 
 HELP_ASKED = "dsr.help_asked"
 
@@ -100,11 +99,13 @@ class DsrGroup(TyperGroup):
             code = say("aborted", as_json=as_json, code=130)
         except SettingsError as exc:
             code = say(str(exc), as_json=as_json, code=2, label="configuration error")
-        except ChainBroken as exc:
-            # Nothing is appended to an audit log that does not verify (dsr.ledger.guard).
-            code = say(str(exc), as_json=as_json, code=2, label="refused")
         except Exception as exc:
-            code = _unexpected(exc, as_json)
+            if getattr(exc, "refusal", False):
+                # A refusal the code names (ChainBroken: nothing is appended to an audit log
+                # that does not verify): one line, exit 2.
+                code = say(str(exc), as_json=as_json, code=2, label="refused")
+            else:
+                code = _unexpected(exc, as_json)
         if standalone_mode:
             sys.exit(code)
         return code

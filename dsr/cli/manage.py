@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dsr.cli.fulfil import CLOSED_STATES, Session, finish_if_needed, run_request
 from dsr.cli.options import JsonOpt
 from dsr.cli.output import console, emit_json, fail
-from dsr.ledger import LedgerError, RequestRecord
-from dsr.ledger.dates import MAX_EXTENSION_MONTHS
+
+if TYPE_CHECKING:
+    from dsr.ledger import RequestRecord
 
 
 def _record(session: Session, request_id: str, as_json: bool) -> RequestRecord:
+    from dsr.ledger import LedgerError
+
     try:
         return session.ledger.get(request_id)
     except LedgerError as exc:
@@ -52,6 +55,8 @@ def verify_identity(
     as_json: JsonOpt = False,
 ) -> None:
     """Record that the person's identity was verified, so an erasure may run."""
+    from dsr.ledger import LedgerError
+
     session = Session(as_json=as_json, creates=False)
     try:
         record = session.ledger.mark_identity_verified(request_id, by=by)
@@ -75,6 +80,8 @@ def verify_identity(
 
 def _check_months(record: RequestRecord, months: int, as_json: bool) -> None:
     """Refuse an extension beyond Art. 12(3)'s two months with the numbers that matter."""
+    from dsr.ledger.dates import MAX_EXTENSION_MONTHS
+
     done = record.extension_months
     left = MAX_EXTENSION_MONTHS - done
     if 1 <= months <= left:
@@ -112,6 +119,9 @@ def extend(
 
     Only within the first month after receipt, once the person has been told (Art. 12(3)).
     """
+    from dsr.ledger import LedgerError
+    from dsr.ledger.dates import MAX_EXTENSION_MONTHS
+
     session = Session(as_json=as_json, creates=False)
     _check_months(_record(session, request_id, as_json), months, as_json)
     try:

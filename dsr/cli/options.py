@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dsr.ledger import Scope
+from dsr.request_kinds import Scope
 
 Emails = Annotated[list[str], typer.Option("--email", "-e", help="The person's e-mail (repeat)")]
 EmailsOrFile = Annotated[

@@ -28,8 +28,8 @@ from dsr.cli.options import (
     VerifiedBy,
 )
 from dsr.cli.output import console, emit_json, fail
-from dsr.intake import IntakeError, IntakeRequest
-from dsr.ledger import RequestType, Scope
+from dsr.intake_request import IntakeError, IntakeRequest
+from dsr.request_kinds import RequestType, Scope
 
 
 def _intake(

@@ -10,19 +10,18 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, Any
 
 from dsr.cli.output import fail, note
 from dsr.config_checks import SettingsError
 from dsr.home import HomeSource, find_home
-from dsr.ledger import Ledger
 from dsr.services_mode import start_services_if_standins
 from dsr.settings import Settings
-from resources import build_resources
-from resources.engines import engine_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+    from dsr.ledger import Ledger
 
 
 def _reason(exc: DBAPIError) -> str:
@@ -32,10 +31,16 @@ def _reason(exc: DBAPIError) -> str:
 
 def shown_url(url: str) -> str:
     """A database URL fit for a message: the password masked."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 def ledger_exists(settings: Settings) -> bool:
+    if not settings.ledger_url.startswith("sqlite"):
+        return True  # a server database: it is there or the first use says why
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.ledger_url)
     return url.get_backend_name() != "sqlite" or Path(url.database or "").is_file()
 
@@ -73,10 +78,22 @@ def open_home(settings: Settings, *, as_json: bool) -> None:
     settings.ensure_dirs()
 
 
-def open_ledger(settings: Settings, resources: dict[str, Any]) -> Ledger:
-    """The ledger, reachable: an unreachable database is a configuration error, one line."""
+def open_ledger(settings: Settings) -> Ledger:
+    """The ledger, reachable: an unreachable database is a configuration error, one line.
+
+    Opened without Dagster (``dsr.ledger.opening``, the same Ledger the resource hands out),
+    so a command that only reads starts at once."""
+    from sqlalchemy.exc import DBAPIError
+
+    from dsr.ledger.opening import ledger_for
+
     try:
-        return resources["ledger"].ledger()
+        return ledger_for(
+            settings.ledger_url,
+            str(settings.keys_dir),
+            settings.business_calendar,
+            str(settings.proofs_dir),
+        )
     except DBAPIError as exc:
         name = "DSR_LEDGER_URL" if os.environ.get("DSR_LEDGER_URL") else "the ledger"
         raise SettingsError(
@@ -86,6 +103,10 @@ def open_ledger(settings: Settings, resources: dict[str, Any]) -> Ledger:
 
 
 def check_crm_reachable(settings: Settings) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from resources.engines import engine_for
+
     for region, url in settings.crm_urls.items():
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             continue  # the connector refuses a missing SQLite file with its own message
@@ -105,12 +126,20 @@ class Session:
     def __init__(self, *, as_json: bool = False, creates: bool = True) -> None:
         self.as_json = as_json
         self.creates = creates
-        Settings.from_env()  # checked before the stand-ins start
-        self.services = start_services_if_standins()
-        self.settings = Settings.from_env()
+        self.settings = Settings.from_env()  # checked before the stand-ins start
+        self.services: Any = None
         if not creates:
             require_state(self.settings, as_json=as_json)
-        self.resources: dict[str, Any] = build_resources(self.settings)
+
+    @cached_property
+    def resources(self) -> dict[str, Any]:
+        """Dagster's resources, and the stand-ins when configured: only a command that runs or
+        searches needs them (and pays for importing Dagster and the service SDKs)."""
+        from resources import build_resources
+
+        self.services = start_services_if_standins()
+        self.settings = Settings.from_env()  # with the stand-ins' endpoints
+        return build_resources(self.settings)
 
     @property
     def crm(self) -> Any:
@@ -119,7 +148,7 @@ class Session:
     @cached_property
     def ledger(self) -> Ledger:
         open_home(self.settings, as_json=self.as_json)
-        return open_ledger(self.settings, self.resources)
+        return open_ledger(self.settings)
 
     def connectors(self, *, as_json: bool | None = None) -> list[Any]:
         from connectors.datamap import DataMapError

@@ -9,7 +9,6 @@ from dsr.cli.fulfil import Session
 from dsr.cli.options import JsonOpt
 from dsr.cli.output import console, emit_json, fail
 from dsr.cli.proof_view import describe, pending_items
-from dsr.ledger import LedgerError
 
 # The counts a fulfilment records in the request's result, in the order a person reads them.
 COUNT_KEYS = (
@@ -49,6 +48,8 @@ def _count_lines(result: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def status(request_id: str, as_json: JsonOpt = False) -> None:
     """Show a request's state, dates, counts, pending items and audit trail."""
+    from dsr.ledger import LedgerError
+
     session = Session(as_json=as_json, creates=False)
     try:
         record = session.ledger.get(request_id)

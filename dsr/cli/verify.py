@@ -14,7 +14,12 @@ import typer
 
 from dsr.cli.options import JsonOpt
 from dsr.cli.output import console, emit_json, fail
-from dsr.cli.session import ledger_exists, open_ledger, where_state_is_looked_for
+from dsr.cli.session import (
+    ledger_exists,
+    open_ledger,
+    require_state,
+    where_state_is_looked_for,
+)
 from dsr.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,9 +79,7 @@ def _key_and_ledger(public_key: Path | None, as_json: bool) -> tuple[str, str, L
     pem, source, settings = _own_key(as_json)
     if not ledger_exists(settings):
         return pem, source, None
-    from resources import build_resources
-
-    return pem, source, open_ledger(settings, build_resources(settings))
+    return pem, source, open_ledger(settings)
 
 
 def _explain(problems: list[str], public_key: Path | None, source: str) -> list[str]:
@@ -218,10 +221,10 @@ def verify_ledger(as_json: JsonOpt = False) -> None:
     outside it, every proof and certificate's entry, and every request's state against its
     audit log. Exit 1 naming each problem (the first bad entry first)."""
     from dsr.ledger.integrity import verify_ledger as check
-    from resources import build_resources
 
     settings = Settings.from_env()
-    ledger = build_resources(settings)["ledger"].ledger()
+    require_state(settings, as_json=as_json)
+    ledger = open_ledger(settings)
     report = check(ledger, settings.proofs_dir)
     if as_json:
         emit_json(

@@ -18,8 +18,6 @@ from collections.abc import Container
 from datetime import date
 from functools import cache
 
-import holidays
-
 DEFAULT_CALENDAR = "US"
 NO_HOLIDAYS = "none"
 
@@ -35,6 +33,8 @@ def business_calendar(spec: str = DEFAULT_CALENDAR) -> Container[date]:
         return frozenset()
     country, _, subdivision = text.upper().partition("-")
     try:
+        import holidays  # heavy (every country's calendar): only when an opt-out is dated
+
         return holidays.country_holidays(country, subdiv=subdivision or None, observed=False)
     except NotImplementedError:
         raise ValueError(

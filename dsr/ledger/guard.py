@@ -23,6 +23,8 @@ from dsr.ledger.schema import audit_chain_head
 class ChainBroken(LedgerError):
     """The audit chain fails verification: nothing may be appended to it."""
 
+    refusal = True  # the command line says it in one line (dsr.cli.group)
+
 
 class ChainGuard:
     def __init__(self, checkpoints: Checkpoints | None) -> None:

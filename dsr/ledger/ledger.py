@@ -21,7 +21,6 @@ from connectors.times import utc
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
-from dsr.ledger.business_calendar import business_calendar
 from dsr.ledger.checkpoints import Checkpoints
 from dsr.ledger.dates import MAX_EXTENSION_MONTHS, due_date
 from dsr.ledger.guard import ChainGuard, check_state_matches_log
@@ -65,12 +64,14 @@ class Ledger(LedgerQueries):
         keys: KeyRing,
         holidays: Container[date] | None = None,
         checkpoints_dir: Path | None = None,
+        calendar: str | None = None,
     ) -> None:
         """``holidays``: the days an opt-out's business days skip besides weekends (default: the
         US legal public holidays CAN-SPAM counts). ``checkpoints_dir``: where signed checkpoints
         of the chain head are kept (the proof store; ``dsr.ledger.guard``)."""
         self._engine = make_engine(url)
         self._holidays = holidays
+        self._calendar = calendar  # resolved on the first opt-out (``business_calendar``)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._pg = self._engine.dialect.name == "postgresql"
         self._keys = keys
@@ -88,7 +89,11 @@ class Ledger(LedgerQueries):
 
     def _opt_out_holidays(self) -> Container[date]:
         # Resolved on first use: most ledgers never register an opt-out.
-        return business_calendar() if self._holidays is None else self._holidays
+        if self._holidays is None:
+            from dsr.ledger.business_calendar import business_calendar
+
+            self._holidays = business_calendar(*([self._calendar] if self._calendar else []))
+        return self._holidays
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import EMAIL, Identity
-from connectors.identities import normalise_email
 from connectors.times import utc
 from dsr.ledger.audit import check_no_personal_data
 from dsr.ledger.schema import CHANNELS, RequestType, Scope, State
@@ -118,6 +117,9 @@ def normalise_identities(identities: Collection[Identity]) -> tuple[list[Identit
     ``"account" U+001F <smallest account value>``, which no e-mail address can equal, so its
     subject hash (``keyed_hash("email", primary)``) is stable and never collides with a person's.
     """
+    # Loaded when a request is registered (e-mail validation), not by every reader of records.
+    from connectors.identities import normalise_email
+
     cleaned: list[Identity] = []
     for ident in identities:
         if not isinstance(ident, Identity) or not isinstance(ident.value, str):

@@ -10,7 +10,6 @@ Three kinds of data, kept apart on purpose:
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-
-class RequestType(StrEnum):
-    ACCESS = "access"
-    ERASURE = "erasure"
-    RECTIFICATION = "rectification"
-    PORTABILITY = "portability"
-    OPT_OUT = "opt_out"
-    # Art. 18 restriction, and Art. 21(1) objection while it is weighed: storage only.
-    RESTRICTION = "restriction"
-
-
-class Scope(StrEnum):
-    USER_ACCOUNT = "user_account"
-    CLIENT_DATA = "client_data"
-
-
-class State(StrEnum):
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    FULFILLED = "fulfilled"
-    FAILED = "failed"
-    REFUSED = "refused"
-    # A fulfilled restriction no longer in force (Art. 18(3)); only a restriction gets here.
-    LIFTED = "lifted"
-
+from dsr.request_kinds import RequestType, Scope, State
 
 # "schedule": registered by a scheduled check (closed accounts, minors), not by a person.
 CHANNELS = ("cli", "launchpad", "api", "schedule")
