@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import unicodedata
 import zipfile
@@ -28,9 +29,6 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any
-
-import numpy as np
-import pandas as pd
 
 from connectors.times import utc
 from dsr.keys import KeyRing
@@ -177,7 +175,9 @@ def json_value(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
+    # A numpy scalar exists only once numpy is imported; verifying a bundle never imports it.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.generic):
         return json_value(value.item())
     if isinstance(value, Decimal):
         return str(value)
@@ -207,6 +207,8 @@ def csv_cell(value: Any) -> str:
 
 
 def csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    import pandas as pd  # only when writing or re-checking a CSV: `dsr verify-bundle` starts fast
+
     columns = list(dict.fromkeys(c for row in rows for c in row))
     cells = [[csv_cell(row.get(c)) for c in columns] for row in rows]
     frame = pd.DataFrame(cells, columns=columns, dtype=str)

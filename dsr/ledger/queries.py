@@ -24,6 +24,27 @@ class LedgerQueries:
         with self._engine.connect() as conn:
             return [record_from_row(row) for row in conn.execute(query)]
 
+    def find_requests(
+        self,
+        *,
+        states: Collection[State] | None = None,
+        types: Collection[str] | None = None,
+        due_by: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RequestRecord]:
+        """Requests matching every filter given, soonest due first (``dsr requests``)."""
+        query = select(requests).order_by(requests.c.due_at, requests.c.request_id)
+        if states is not None:
+            query = query.where(requests.c.state.in_([State(s).value for s in states]))
+        if types is not None:
+            query = query.where(requests.c.type.in_([str(t) for t in types]))
+        if due_by is not None:
+            query = query.where(requests.c.due_at <= utc(due_by))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as conn:
+            return [record_from_row(row) for row in conn.execute(query)]
+
     def open_requests_due_by(self, horizon: datetime) -> list[RequestRecord]:
         """Open requests due at or before ``horizon``: all a deadline check needs to read."""
         query = (
