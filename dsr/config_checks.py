@@ -46,6 +46,7 @@ KNOWN = frozenset(
         "DSR_BUSINESS_CALENDAR",
         "DSR_ALERT_WEBHOOK_URL",
         "DSR_BATCH_SIZE",
+        "DSR_DAGSTER_STORAGE_URL",
         # Read by dsr.faults only: the crash tests set it in a process they kill.
         "DSR_CRASH_AT",
     }
@@ -116,6 +117,27 @@ def http_url(name: str, value: str) -> str:
         raise SettingsError(
             f"{name} must be an http(s) URL such as https://host/path, not {value!r}: {why}"
         ) from None
+    return value
+
+
+def dagster_storage_url(name: str, value: str) -> str:
+    """Empty, or a ``postgresql+psycopg2://`` URL as dagster-postgres reads it.
+
+    The driver must be named: since SQLAlchemy 2.1 a bare ``postgresql://`` means psycopg 3,
+    on which dagster-postgres's ``NOTIFY run_events, %s`` fails and every run event is lost.
+    """
+    if not value:
+        return ""
+    from sqlalchemy.engine import make_url
+
+    database_url(name, value)
+    url = make_url(value)
+    if url.drivername != "postgresql+psycopg2":
+        raise SettingsError(
+            f"{name}={url.render_as_string(hide_password=True)}: Dagster's instance storage "
+            "is PostgreSQL through psycopg2, written "
+            "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
     return value
 
 

@@ -88,6 +88,8 @@ class Settings:
     credentials_dir: Path
     backups_dir: Path
     dagster_home: Path
+    # Dagster's instance storage on PostgreSQL (runs overlap); empty: SQLite under DAGSTER_HOME.
+    dagster_storage_url: str = ""
     executor: str = "in_process"
     default_phone_region: str = "US"
     physical_cleanup: str = "vacuum_full"
@@ -146,6 +148,9 @@ class Settings:
             credentials_dir=_path("DSR_CREDENTIALS_DIR", base / "credentials"),
             backups_dir=_path("DSR_BACKUPS_DIR", base / "backups"),
             dagster_home=_path("DAGSTER_HOME", base / "dagster"),
+            dagster_storage_url=check.dagster_storage_url(
+                "DSR_DAGSTER_STORAGE_URL", _env("DSR_DAGSTER_STORAGE_URL") or ""
+            ),
             executor=check.choice("DSR_EXECUTOR", _env("DSR_EXECUTOR") or "in_process", EXECUTORS),
             default_phone_region=check.phone_region(_env("DSR_PHONE_REGION") or "US"),
             physical_cleanup=check.choice(

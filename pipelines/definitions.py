@@ -22,6 +22,7 @@ from pipelines.batch_erasure import erasure_batch_job
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
+from pipelines.run_queue import system_tags
 from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
 from resources import build_resources
 from resources.integrations import SERVICES
@@ -57,7 +58,10 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=[backup_schedule(backups), expire_backups_schedule],
         sensors=[
             pending_requests_sensor(
-                fulfilment, [access_batch_job, erasure_batch_job], settings.batch_size
+                fulfilment,
+                [access_batch_job, erasure_batch_job],
+                settings.batch_size,
+                system_tags(settings.regions),
             ),
             failed_runs_sensor(fulfilment, [access_batch_job, erasure_batch_job]),
         ],

@@ -23,15 +23,11 @@ from dagster._core.utils import make_new_run_id
 
 from dsr.faults import crash_point
 from dsr.settings import Settings
+from pipelines.instance_config import dagster_yaml, keep_config
 from pipelines.intake_names import REQUEST_ID_TAG
 from pipelines.jobs import ACCESS_JOB
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 
-DAGSTER_YAML = """\
-# Written by dsr on first use. Telemetry is off: this machine keeps subject-request data.
-telemetry:
-  enabled: false
-"""
 _WATCHED = {
     DagsterEventType.STEP_START,
     DagsterEventType.STEP_SUCCESS,
@@ -94,26 +90,34 @@ def instance_for(settings: Settings) -> DagsterInstance:
     """
     settings.ensure_dirs()
     home = Path(settings.dagster_home)
+    text = dagster_yaml(settings)
     if not (home / READY).exists():
-        _set_up(home)
+        _set_up(home, text)
+    elif keep_config(home, text) and settings.dagster_storage_url:
+        _migrate(home)  # storage just moved to PostgreSQL: its tables before the first run
     return DagsterInstance.from_config(str(home))
 
 
-def _set_up(home: Path) -> None:
+def _migrate(home: Path) -> None:
+    if not _opens(home):
+        instance = DagsterInstance.from_config(str(home))
+        instance.upgrade()
+        instance.dispose()
+
+
+def _set_up(home: Path, text: str) -> None:
     for leftover in home.parent.glob(f"{home.name}.setup-*"):
         shutil.rmtree(leftover, ignore_errors=True)  # a set-up that was killed
     if (home / "dagster.yaml").exists():
         # Made by an earlier version, without the marker: bring its storage up to date, never
         # replace it (it holds runs).
-        instance = DagsterInstance.from_config(str(home))
-        if not _opens(home):
-            instance.upgrade()
-        instance.dispose()
+        keep_config(home, text)
+        _migrate(home)
         (home / READY).touch()
         return
     building = home.with_name(f"{home.name}.setup-{os.getpid()}")
     building.mkdir(parents=True)
-    (building / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    (building / "dagster.yaml").write_text(text, encoding="utf-8")
     if not _opens(building):
         raise RuntimeError(f"could not set up a Dagster instance in {building}")
     crash_point("instance_setup")

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
@@ -42,7 +42,11 @@ def pending_requests_sensor(
     jobs: Sequence[UnresolvedAssetJobDefinition],
     batch_jobs: Sequence[JobDefinition] = (),
     batch_size: int = 200,
+    queue_tags: Mapping[str, str] | None = None,
 ) -> SensorDefinition:
+    """``queue_tags``: the databases and services a run may reach (``pipelines.run_queue``)."""
+    extra = dict(queue_tags or {})
+
     @sensor(
         name="pending_requests",
         jobs=[*jobs, *batch_jobs],
@@ -78,10 +82,10 @@ def pending_requests_sensor(
         for job_name, records in sorted(by_job.items()):
             batch_job = BATCH_JOBS.get(job_name) if batch_jobs else None
             if batch_job is None or len(records) == 1:
-                runs += [_single(r, job_name) for r in records]
+                runs += [_single(r, job_name, extra) for r in records]
                 continue
             for start in range(0, len(records), batch_size):
-                runs.append(_batch(batch_job, records[start : start + batch_size]))
+                runs.append(_batch(batch_job, records[start : start + batch_size], extra))
         for run in runs:
             for request_id in run.tags.get(BATCH_TAG, run.partition_key or "").split(","):
                 launched[request_id] = now.isoformat()
@@ -101,16 +105,16 @@ def pending_requests_sensor(
 BATCH_TAG = "dsr/batch_requests"
 
 
-def _single(record: RequestRecord, job_name: str) -> RunRequest:
+def _single(record: RequestRecord, job_name: str, extra: Mapping[str, str]) -> RunRequest:
     return RunRequest(
         partition_key=record.request_id,
         run_key=record.request_id,
         job_name=job_name,
-        tags={REQUEST_ID_TAG: record.request_id},
+        tags={**extra, REQUEST_ID_TAG: record.request_id},
     )
 
 
-def _batch(job_name: str, records: Sequence[RequestRecord]) -> RunRequest:
+def _batch(job_name: str, records: Sequence[RequestRecord], extra: Mapping[str, str]) -> RunRequest:
     ids = [r.request_id for r in records]
     digest = hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
     return RunRequest(
@@ -122,7 +126,7 @@ def _batch(job_name: str, records: Sequence[RequestRecord]) -> RunRequest:
             }
         },
         # Request ids are not personal data: the UI can say which requests a batch holds.
-        tags={BATCH_TAG: ",".join(ids), "dsr/batch_size": str(len(ids))},
+        tags={**extra, BATCH_TAG: ",".join(ids), "dsr/batch_size": str(len(ids))},
     )
 
 

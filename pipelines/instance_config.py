@@ -1,0 +1,45 @@
+"""The instance's ``dagster.yaml``, made from the settings and kept in step with them.
+
+Written on every use of the instance when it differs, so changing ``DSR_DAGSTER_STORAGE_URL`` or
+the regions takes effect on the next command; a password never lands in the file (the storage
+URL is read from the environment by Dagster itself). A file an operator wrote themselves (for a
+Docker or Kubernetes run launcher, say) does not start with ``OURS`` and is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from dsr.settings import Settings
+from pipelines.run_queue import run_queue_config
+
+HEADER = (
+    "# Written by dsr from its settings (pipelines/instance_config.py); edits are overwritten.\n"
+    "# Telemetry is off: this machine keeps subject-request data.\n"
+)
+OURS = "# Written by dsr"
+STORAGE_VARIABLE = "DSR_DAGSTER_STORAGE_URL"
+
+
+def dagster_yaml(settings: Settings) -> str:
+    config: dict = {"telemetry": {"enabled": False}}
+    if settings.dagster_storage_url:
+        config["storage"] = {"postgres": {"postgres_url": {"env": STORAGE_VARIABLE}}}
+    config["run_queue"] = run_queue_config(settings.regions)
+    return HEADER + yaml.safe_dump(config, sort_keys=False)
+
+
+def keep_config(home: Path, text: str) -> bool:
+    """Write ``text`` as the instance's config if it differs; whether it was written."""
+    path = home / "dagster.yaml"
+    if path.is_file():
+        current = path.read_text(encoding="utf-8")
+        if current == text or not current.startswith(OURS):
+            return False
+    partial = path.with_name(f"dagster.yaml.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+    return True

@@ -1,0 +1,157 @@
+"""Scale-out on Dagster itself: the instance's run queue limits runs per regional database and
+per integrated service, and its storage may be PostgreSQL, where batch runs overlap safely."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import build_sensor_context
+
+from dsr.config_checks import SettingsError
+from dsr.democrm.planted import DEMO_EMAIL
+from dsr.ledger import State
+from dsr.settings import Settings
+from pipelines.batch_access import ACCESS_BATCH_JOB
+from pipelines.launch import instance_for
+from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from standins.demo import DemoServices
+from tests.dsr_env import DsrEnv, environment, make_env
+from tests.pg_server import PgServer
+
+OTHERS = ("tom.becker@example.net", "priya.raman@northwind.test")
+
+# One batch run in its own process, on the instance the environment names.
+_BATCH_RUN = """
+import sys
+from dsr.settings import Settings
+from pipelines.definitions import build_definitions
+from pipelines.launch import instance_for
+
+job, ids = sys.argv[1], sys.argv[2:]
+settings = Settings.from_env()
+instance = instance_for(settings)
+result = build_definitions(settings).resolve_job_def(job).execute_in_process(
+    run_config={"ops": {"fulfil_access_batch": {"config": {"request_ids": ids}}}},
+    instance=instance,
+    raise_on_error=False,
+)
+instance.dispose()
+sys.exit(0 if result.success else 1)
+"""
+
+
+def _limits(settings: Settings) -> dict[str, int]:
+    instance = instance_for(settings)
+    try:
+        queue = instance.run_coordinator.get_run_queue_config()
+        return {limit["key"]: limit["limit"] for limit in queue.tag_concurrency_limits}
+    finally:
+        instance.dispose()
+
+
+def test_the_run_queue_limits_runs_per_database_and_per_service(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with environment(home):
+        limits = _limits(Settings.from_env())
+        assert limits["dsr/crm_us"] == limits["dsr/crm_eu"] == 2
+        # GoToMeeting's 10 requests/s hold for the whole instance, not for each run.
+        assert limits["dsr/service_gotomeeting"] == 1
+        assert {"dsr/service_google", "dsr/service_dropbox"} <= set(limits)
+    with environment(home, DSR_REGIONS="us,eu,apac"):
+        assert "dsr/crm_apac" in _limits(Settings.from_env())
+
+
+def test_an_operators_own_instance_config_is_left_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with environment(home):
+        settings = Settings.from_env()
+        instance_for(settings).dispose()
+        mine = "telemetry:\n  enabled: false\n"
+        (settings.dagster_home / "dagster.yaml").write_text(mine)
+        instance_for(settings).dispose()
+        assert (settings.dagster_home / "dagster.yaml").read_text() == mine
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+psycopg://u@127.0.0.1/d", "postgresql+psycopg2://USER:PASSWORD@HOST"),
+        # Since SQLAlchemy 2.1 a bare postgresql:// is psycopg 3, which loses every run event.
+        ("postgresql://u:secret@127.0.0.1/d", "PostgreSQL through psycopg2"),
+        ("sqlite:////tmp/x.sqlite", "PostgreSQL through psycopg2"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_instance_storage_must_be_a_postgresql_url(tmp_path: Path, url: str, message: str) -> None:
+    with (
+        environment(tmp_path / "home", DSR_DAGSTER_STORAGE_URL=url),
+        pytest.raises(SettingsError, match="DSR_DAGSTER_STORAGE_URL") as refused,
+    ):
+        Settings.from_env()
+    assert message in str(refused.value)
+    assert "secret" not in str(refused.value)
+
+
+@pytest.fixture
+def pg_instance_env(tmp_path: Path, pg_server: PgServer) -> Iterator[DsrEnv]:
+    """A demo home whose Dagster instance keeps runs and events in PostgreSQL."""
+    database = pg_server.create_database()
+    storage = pg_server.url(database, driver="postgresql+psycopg2")
+    try:
+        with (
+            DemoServices() as services,
+            environment(tmp_path / "home", **services.env(), DSR_DAGSTER_STORAGE_URL=storage),
+        ):
+            env = make_env(tmp_path / "home")
+            env.services = services
+            yield env
+            env.instance.dispose()
+    finally:
+        pg_server.drop_database(database)
+
+
+def test_two_batch_runs_at_once_on_a_postgresql_instance(pg_instance_env: DsrEnv) -> None:
+    from dagster_postgres import PostgresRunStorage
+
+    env = pg_instance_env
+    yaml_text = (env.settings.dagster_home / "dagster.yaml").read_text()
+    assert "postgres_url:\n      env: DSR_DAGSTER_STORAGE_URL" in yaml_text
+    assert "password" not in yaml_text and "127.0.0.1" not in yaml_text
+    assert isinstance(env.instance.run_storage, PostgresRunStorage)
+
+    records = [env.register(e) for e in (DEMO_EMAIL, *OTHERS, DEMO_EMAIL, *OTHERS)]
+    ids = [r.request_id for r in records]
+    env.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, ids)
+    # The sensor's batch run carries the queue's tags.
+    sensor = env.defs.resolve_sensor_def("pending_requests")
+    with build_sensor_context(
+        instance=env.instance, definitions=env.defs, resources={"ledger": env.resources["ledger"]}
+    ) as ctx:
+        [launch] = sensor(ctx).run_requests
+    assert {"dsr/crm_us", "dsr/crm_eu", "dsr/service_gotomeeting"} <= set(launch.tags)
+
+    # Two processes, as two run workers would be: Dagster's in-process execution is not
+    # thread-safe (its log set-up deadlocks), and the storage is what is under test.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BATCH_RUN, ACCESS_BATCH_JOB, *ids[n * 3 : n * 3 + 3]],
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    done = [env.ledger.get(rid) for rid in ids]
+    assert [d.state for d in done] == [State.FULFILLED] * 6
+    assert len({d.result["bundle"] for d in done}) == 6
+    # Both runs and their events are in PostgreSQL, readable by any process.
+    runs = env.instance.get_runs()
+    assert len(runs) == 2 and all(r.is_success for r in runs)
