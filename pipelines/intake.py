@@ -4,7 +4,7 @@ The form's identity lives only in the intake run's config (deleted after an eras
 fulfilment run the sensor launches carries the request id alone.
 """
 
-from dagster import Failure, OpExecutionContext, in_process_executor, job, op
+from dagster import Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
 from connectors.datamap import DataMapError
 from dsr.intake import IntakeError, IntakeRequest, check_preview, register_request
@@ -18,6 +18,7 @@ from pipelines.config import (
     RectificationIntakeConfig,
     RestrictionIntakeConfig,
 )
+from pipelines.handoff import FULFILMENT_RUN_TAG, can_hand_off, hand_off, run_url
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -60,13 +61,25 @@ def _register(
         raise Failure(description=f"Request not registered: {exc}") from None
     context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
     context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: record.request_id})
-    context.log.info(
-        f"registered {record.type} request {record.request_id} (due {record.due_at:%Y-%m-%d}); "
-        "the pending-requests sensor launches its fulfilment"
-    )
-    context.add_output_metadata(
-        {"request_id": record.request_id, "due_at": record.due_at.isoformat()}
-    )
+    metadata: dict[str, object] = {
+        "request_id": record.request_id,
+        "due_at": record.due_at.isoformat(),
+    }
+    due = f"{record.request_id} (due {record.due_at:%Y-%m-%d})"
+    if can_hand_off(context):
+        run_id = hand_off(context, record, crm.regions)
+        context.instance.add_run_tags(context.run.run_id, {FULFILMENT_RUN_TAG: run_id})
+        context.log.info(
+            f"registered {record.type} request {due}; its fulfilment run {run_id} is queued: "
+            f"{run_url(run_id)}"
+        )
+        metadata["fulfilment_run"] = MetadataValue.url(run_url(run_id))
+    else:
+        context.log.info(
+            f"registered {record.type} request {due}; "
+            "the pending-requests sensor launches its fulfilment"
+        )
+    context.add_output_metadata(metadata)
     return record
 
 

@@ -25,7 +25,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from dsr.ledger import RequestRecord, State
 from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.batch_erasure import ERASURE_BATCH_JOB
-from pipelines.intake_names import REQUEST_ID_TAG
+from pipelines.handoff import intake_in_flight, request_tags
 from pipelines.jobs import ACCESS_JOB, ERASURE_JOB
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME, request_partitions
 from pipelines.request_state import job_for, launch_blocker, record_run_failure
@@ -66,10 +66,14 @@ def pending_requests_sensor(
         new_partitions = [r.request_id for r in pending if r.request_id not in known]
         now = datetime.now(UTC)
         launched = _cursor(context.cursor, now)
+        # An intake run still working hands its request off itself (pipelines.handoff).
+        handing_off, registering = intake_in_flight(context.instance)
         waiting = [
             r
             for r in pending
             if r.request_id not in launched
+            and r.request_id not in handing_off
+            and not (registering and r.channel == "launchpad")
             # A CLI run already working on it carries the partition tag: never start a second.
             and not context.instance.get_run_ids(
                 filters=RunsFilter(tags={"dagster/partition": r.request_id}), limit=1
@@ -110,7 +114,7 @@ def _single(record: RequestRecord, job_name: str, extra: Mapping[str, str]) -> R
         partition_key=record.request_id,
         run_key=record.request_id,
         job_name=job_name,
-        tags={**extra, REQUEST_ID_TAG: record.request_id},
+        tags={**extra, **request_tags(record)},
     )
 
 

@@ -77,6 +77,8 @@ def subject_identities(
     request_id = context.partition_key
     led = ledger.ledger()
     record = led.get(request_id)
+    # The run's first words: which request and by when, so support knows they are in the right run.
+    context.log.info(f"{record.type} request {request_id}, due {record.due_at:%Y-%m-%d}")
     check_launchable(record, context.job_name)
     hold_request(context, led, request_id)
     claim_or_fail(led, request_id)
