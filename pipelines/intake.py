@@ -7,9 +7,10 @@ fulfilment run the sensor launches carries the request id alone.
 from dagster import Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
 from connectors.datamap import DataMapError
+from connectors.services import ServiceError
 from dsr.intake import IntakeError, IntakeRequest, check_preview, register_request
 from dsr.ledger import RequestRecord, RequestType, Scope
-from dsr.preview import preview_erasure
+from dsr.preview import dry_run
 from pipelines.config import (
     AccessIntakeConfig,
     ErasureIntakeConfig,
@@ -29,6 +30,7 @@ from pipelines.intake_names import (
 )
 from pipelines.partitions import REQUESTS_PARTITIONS_NAME
 from resources.crm import CrmDatabasesResource
+from resources.integrations import IntegrationsResource
 from resources.ledger import LedgerResource
 
 
@@ -100,6 +102,7 @@ def register_erasure_request(
     config: ErasureIntakeConfig,
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
+    integrations: IntegrationsResource,
 ) -> None:
     intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
     if not config.dry_run:
@@ -110,18 +113,29 @@ def register_erasure_request(
         identities = check_preview(connectors, intake, default_region=crm.default_phone_region)
     except (IntakeError, DataMapError) as exc:
         raise Failure(description=f"Nothing previewed: {exc}") from None
-    plans = preview_erasure(
-        connectors,
-        identities,
-        scope=intake.scope,
-        client_id=intake.client_id,
-        hasher=ledger.key_ring().keyed_hash,
+    try:
+        plan = dry_run(
+            crm,
+            integrations,
+            identities,
+            scope=intake.scope,
+            client_id=intake.client_id,
+            hasher=ledger.key_ring().keyed_hash,
+            connectors=connectors,
+        )
+    except ServiceError as exc:
+        raise Failure(description=f"Nothing previewed: a service was not searched: {exc}") from None
+    context.log.info(
+        f"dry run: nothing registered or changed; {len(plan.plan())} systems in the plan "
+        "(the table is in this step's metadata)"
     )
-    counts = {region: plan.counts() for region, plan in plans.items()}
-    for region, per_table in counts.items():
-        for table, actions in per_table.items():
-            context.log.info(f"dry run crm:{region} {table}: {actions}")
-    context.add_output_metadata({"dry_run": True, **{f"crm:{r}": c for r, c in counts.items()}})
+    context.add_output_metadata(
+        {
+            "dry_run": True,
+            "plan": MetadataValue.md(plan.markdown()),
+            "services": MetadataValue.json(plan.statuses()),
+        }
+    )
 
 
 @op(description="Validate the form and the corrections; register the rectification request")

@@ -145,7 +145,7 @@ def _submit(intake: IntakeRequest, from_csv: Path | None, *, as_json: bool, queu
 
 def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
     from dsr.intake import check_preview
-    from dsr.preview import preview_erasure
+    from dsr.preview import SERVICE_ACTION, dry_run
 
     connectors = session.connectors(as_json=as_json)
     # The same checks as registration: a preview of a Client's rows shows Client Data, so it
@@ -156,27 +156,26 @@ def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
         )
     except IntakeError as exc:
         fail(f"nothing previewed: {exc}", as_json=as_json)
-    plans = preview_erasure(
-        connectors,
+    resources = session.resources
+    plan = dry_run(
+        resources["crm"],
+        resources["integrations"],
         identities,
         scope=intake.scope,
         client_id=intake.client_id,
-        hasher=session.resources["ledger"].key_ring().keyed_hash,
+        hasher=resources["ledger"].key_ring().keyed_hash,
+        connectors=connectors,
     )
     if as_json:
-        emit_json(
-            {
-                "ok": True,
-                "dry_run": True,
-                "plan": {f"crm:{r}": p.counts() for r, p in plans.items()},
-            }
-        )
+        emit_json({"ok": True, "dry_run": True, "plan": plan.plan(), "services": plan.statuses()})
         return
     table = Table(title="dry run: nothing was changed")
-    for col in ("system:region", "table", "action", "rows", "until", "kept because"):
+    for col in ("system", "table / items", "action", "count", "until", "kept because"):
         table.add_column(col, overflow="fold")
-    for region, plan in plans.items():
-        for tp in plan.tables:
+    for region, crm_plan in plan.crm.items():
+        if not crm_plan.tables:
+            table.add_row(f"crm:{region}", "–", "nothing found", "0", "", "")
+        for tp in crm_plan.tables:
             kept = tp.action == "keep"
             table.add_row(
                 f"crm:{region}",
@@ -186,6 +185,11 @@ def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
                 (tp.until or "") if kept else "",
                 (tp.legal_basis or "") if kept else "",
             )
+    for service in plan.services:
+        for kind, n in service.items.items():
+            table.add_row(service.system, kind, SERVICE_ACTION, str(n), "", "")
+        if not service.items:
+            table.add_row(service.system, "–", service.status, "0", "", "")
     console.print(table)
 
 
