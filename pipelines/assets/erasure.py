@@ -21,6 +21,7 @@ from dsr.erasure_attempts import RegionAttempts
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject
 from pipelines.assets.services import ServiceOutcome
+from pipelines.bundle_lineage import observe_deleted_bundles
 from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import request_partitions
 from pipelines.proof_issue import issue_deletion_proof
@@ -162,6 +163,7 @@ def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> Ass
                 backups=backups,
             )
         purged = finish_cleanup(context.instance, led, staging, led.get(request_id))
+        observe_deleted_bundles(context, led, request_id)
         release_request(led, request_id, context.run.run_id)
         context.log.info(f"request {request_id}: proof issued; traces removed: {purged}")
         return MaterializeResult(

@@ -1,0 +1,46 @@
+"""An erasure deletes the person's earlier export bundles (``pipelines.erasure_cleanup``); the
+``access_bundle`` partitions of those requests must then say so, or the asset graph keeps showing
+a bundle, and its passed check, that no longer exists."""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue
+
+from dsr.ledger import Ledger
+
+BUNDLE_ASSET = AssetKey("access_bundle")
+BUNDLE_DELETED = "bundle_deleted"  # the audit event the clean-up writes per deleted bundle
+
+
+def bundles_deleted_by(led: Ledger, erasure_id: str) -> list[str]:
+    """Request ids whose bundle this erasure deleted, from the audit log (so a resumed run that
+    finds the clean-up already done still reports them)."""
+    subject = led.get(erasure_id).subject_hash
+    related = [r.request_id for r in led.list_requests() if r.subject_hash == subject]
+    return [
+        rid
+        for rid in related
+        if rid != erasure_id
+        and any(
+            e.event == BUNDLE_DELETED and e.details.get("by_erasure") == erasure_id
+            for e in led.audit_entries(rid)
+        )
+    ]
+
+
+def observe_deleted_bundles(context: AssetExecutionContext, led: Ledger, erasure_id: str) -> int:
+    deleted = bundles_deleted_by(led, erasure_id)
+    for request_id in deleted:
+        context.log_event(
+            AssetObservation(
+                asset_key=BUNDLE_ASSET,
+                partition=request_id,
+                description=f"Deleted by erasure {erasure_id}",
+                metadata={
+                    "status": "deleted",
+                    "deleted_by_erasure": erasure_id,
+                    "erasure_run": MetadataValue.dagster_run(context.run.run_id),
+                },
+            )
+        )
+    return len(deleted)

@@ -1,0 +1,44 @@
+"""Lineage tells the truth: a bundle an erasure deleted is shown deleted on its partition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+
+from dsr.democrm.planted import DEMO_EMAIL
+from dsr.ledger import RequestType
+from pipelines.launch import run_fulfilment
+from tests.dsr_env import DsrEnv, demo_environment
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[DsrEnv]:
+    with demo_environment(tmp_path / "home") as env:
+        yield env
+
+
+def test_the_erasure_marks_her_earlier_bundle_deleted(env: DsrEnv) -> None:
+    access = env.register(DEMO_EMAIL)
+    assert run_fulfilment(env.defs, env.instance, access.request_id).success
+    bundle = Path(env.ledger.get(access.request_id).result["bundle"])
+    erasure = env.register(DEMO_EMAIL, type=RequestType.ERASURE, verified_by="agent-7")
+    result = run_fulfilment(
+        env.defs, env.instance, erasure.request_id, job_name="erasure_fulfilment"
+    )
+    assert result.success and not bundle.exists()
+
+    [seen] = env.instance.get_event_records(
+        EventRecordsFilter(
+            DagsterEventType.ASSET_OBSERVATION,
+            asset_key=AssetKey("access_bundle"),
+            asset_partitions=[access.request_id],
+        )
+    )
+    observation = seen.asset_observation
+    assert observation is not None
+    assert observation.metadata["status"].value == "deleted"
+    assert observation.metadata["deleted_by_erasure"].value == erasure.request_id
+    assert observation.metadata["erasure_run"].value == result.run_id
