@@ -15,7 +15,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from dagster import DagsterInstance, DagsterRunStatus, OpExecutionContext, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    MetadataValue,
+    OpExecutionContext,
+    RunsFilter,
+)
 from dagster._core.remote_origin import RemoteJobOrigin
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
@@ -57,6 +63,32 @@ def can_hand_off(context: OpExecutionContext) -> bool:
         and run.job_code_origin is not None
         and isinstance(context.instance.run_coordinator, QueuedRunCoordinator)
     )
+
+
+def start_fulfilment(
+    context: OpExecutionContext, record: RequestRecord, regions: list[str]
+) -> dict[str, MetadataValue]:
+    """After registration: queue and link the fulfilment run, or say the sensor will; the
+    intake step's metadata."""
+    due = f"{record.request_id} (due {record.due_at:%Y-%m-%d})"
+    later = "the pending-requests sensor launches its fulfilment within 15 s"
+    if not can_hand_off(context):
+        context.log.info(f"registered {record.type} request {due}; {later}")
+        return {}
+    try:
+        run_id = hand_off(context, record, regions)
+    except Exception as exc:  # registered all the same: the sensor picks the request up
+        context.log.warning(
+            f"registered {record.type} request {due}; its fulfilment run could not be queued "
+            f"({type(exc).__name__}: {exc}); {later}"
+        )
+        return {}
+    context.instance.add_run_tags(context.run.run_id, {FULFILMENT_RUN_TAG: run_id})
+    context.log.info(
+        f"registered {record.type} request {due}; its fulfilment run {run_id} is queued: "
+        f"{run_url(run_id)}"
+    )
+    return {"fulfilment_run": MetadataValue.url(run_url(run_id))}
 
 
 def hand_off(context: OpExecutionContext, record: RequestRecord, regions: list[str]) -> str:

@@ -19,7 +19,7 @@ from pipelines.config import (
     RectificationIntakeConfig,
     RestrictionIntakeConfig,
 )
-from pipelines.handoff import FULFILMENT_RUN_TAG, can_hand_off, hand_off, run_url
+from pipelines.handoff import start_fulfilment
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -66,21 +66,8 @@ def _register(
     metadata: dict[str, object] = {
         "request_id": record.request_id,
         "due_at": record.due_at.isoformat(),
+        **start_fulfilment(context, record, crm.regions),
     }
-    due = f"{record.request_id} (due {record.due_at:%Y-%m-%d})"
-    if can_hand_off(context):
-        run_id = hand_off(context, record, crm.regions)
-        context.instance.add_run_tags(context.run.run_id, {FULFILMENT_RUN_TAG: run_id})
-        context.log.info(
-            f"registered {record.type} request {due}; its fulfilment run {run_id} is queued: "
-            f"{run_url(run_id)}"
-        )
-        metadata["fulfilment_run"] = MetadataValue.url(run_url(run_id))
-    else:
-        context.log.info(
-            f"registered {record.type} request {due}; "
-            "the pending-requests sensor launches its fulfilment"
-        )
     context.add_output_metadata(metadata)
     return record
 
