@@ -42,3 +42,22 @@ def test_the_erasure_marks_her_earlier_bundle_deleted(env: DsrEnv) -> None:
     assert observation.metadata["status"].value == "deleted"
     assert observation.metadata["deleted_by_erasure"].value == erasure.request_id
     assert observation.metadata["erasure_run"].value == result.run_id
+
+
+EXPECTED_GROUPS = {
+    "discovery",
+    "access",
+    "erasure",
+    "rectification",
+    "opt_out",
+    "restriction",
+    "backups",
+    "deadlines",
+    "minors",
+}
+
+
+def test_every_asset_is_in_a_named_group_and_says_what_it_is(env: DsrEnv) -> None:
+    specs = list(env.defs.resolve_all_asset_specs())
+    assert {s.group_name for s in specs} == EXPECTED_GROUPS  # none left in "default"
+    assert [s.key.to_user_string() for s in specs if not (s.description or "").strip()] == []
