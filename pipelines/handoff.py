@@ -27,7 +27,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from dsr.ledger import RequestRecord
 from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG
-from pipelines.request_state import job_for
+from pipelines.request_state import job_for, launch_blocker
 from pipelines.run_queue import system_tags
 
 FULFILMENT_RUN_TAG = "dsr/fulfilment_run"
@@ -72,6 +72,10 @@ def start_fulfilment(
     intake step's metadata."""
     due = f"{record.request_id} (due {record.due_at:%Y-%m-%d})"
     later = "the pending-requests sensor launches its fulfilment within 15 s"
+    blocker = launch_blocker(record)
+    if blocker is not None:  # the sensor would not launch it either: no run that must fail
+        context.log.warning(f"registered {record.type} request {due}; not started yet: {blocker}")
+        return {}
     if not can_hand_off(context):
         context.log.info(f"registered {record.type} request {due}; {later}")
         return {}

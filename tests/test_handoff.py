@@ -105,3 +105,16 @@ def test_launch_leads_to_the_fulfilment_run_and_its_bundle(env: DsrEnv, tmp_path
         assert sensor_launches(env) == []
         runs = env.instance.get_runs()
         assert [r.run_id for r in runs if r.tags.get("dagster/partition") == request_id] == [run_id]
+
+
+def test_an_erasure_awaiting_identity_verification_is_not_started(env: DsrEnv) -> None:
+    result = env.defs.resolve_job_def("register_erasure_request_job").execute_in_process(
+        run_config={"ops": {"register_erasure_request": {"config": {"email": DEMO_EMAIL}}}},
+        instance=env.instance,
+    )
+    [record] = env.ledger.list_requests()
+    messages = [r.user_message for r in env.instance.all_logs(result.run_id)]
+    assert any("not started yet" in m and "verify-identity" in m for m in messages)
+    assert FULFILMENT_RUN_TAG not in env.instance.get_run_by_id(result.run_id).tags  # type: ignore[union-attr]
+    assert [r.job_name for r in env.instance.get_runs()] == ["register_erasure_request_job"]
+    assert record.state == State.RECEIVED and sensor_launches(env) == []
