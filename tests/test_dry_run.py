@@ -54,6 +54,8 @@ def test_the_launchpad_dry_run_shows_every_service_and_changes_nothing(env: DsrE
         "client_id": NORTHWIND,
         "authorization_ref": "NW-DPA-2026-01",
     }
+    assert env.services is not None
+    dropbox_before = sorted(env.services.dropbox.paths())
     table, messages = launchpad_dry_run(env, **config)
     plan = rows(table)
     assert set(plan) == set(SYSTEMS)
@@ -65,7 +67,18 @@ def test_the_launchpad_dry_run_shows_every_service_and_changes_nothing(env: DsrE
 
     assert env.ledger.list_requests() == []
     assert env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME) == []
-    # The services were only searched: they still hold every item, so a second look finds all.
+    # The services were only searched: the stand-ins still hold everything of hers the real
+    # erasure removes (tests/test_erasure_pipeline.py checks the same items gone after it).
+    services = env.services
+    assert services is not None
+    google, ids = services.google, services.google_ids
+    assert ids.maria_contact in google.contacts
+    assert ids.event_maria_organised in google.live_events()
+    assert DEMO_EMAIL in [a.lower() for a in google.attendees(ids.event_maria_attends)]
+    assert all(f in google.files for f in ids.maria_files)
+    assert services.gotomeeting.exists(services.gotomeeting_ids["maria_upcoming"])
+    assert sorted(services.dropbox.paths()) == dropbox_before
+    # So a second look finds the same.
     again, _ = launchpad_dry_run(env, **config)
     assert rows(again) == plan
 
