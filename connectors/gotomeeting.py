@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from connectors.base import EMAIL, Findings, FoundRow, Identity, RowRef
 from connectors.gotomeeting_api import GoToClient
+from connectors.host_rate_limit import account_limiter
 from connectors.identities import InvalidIdentity, normalise_email
 from connectors.services import (
     PendingWithProcessor,
@@ -95,6 +97,7 @@ class GoToMeetingConnector:
         backoff: float = 0.5,  # first wait between attempts; doubles, capped at max_wait
         max_wait: float = 30.0,
         subject_ref: str = "",  # the request's keyed subject reference, for processor requests
+        rate_limit_dir: Path | None = None,  # the account's limit shared by this host's processes
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if account.kind != SYSTEM:
@@ -103,10 +106,12 @@ class GoToMeetingConnector:
             raise ValueError("history_days and window_days must be at least 1")
         self.account, self.subject_ref, self.clock = account, subject_ref, clock
         self.history_days, self.window_days = history_days, window_days
+        shared = account_limiter(rate_limit_dir, SYSTEM, account.credential_ref, rate_per_second)
         self.api = GoToClient(
             account, token, base_url=base_url, timeout=timeout, max_attempts=max_attempts,
             backoff=backoff, max_wait=max_wait, rate_per_second=rate_per_second,
             concurrency=concurrency,
+            limiter=shared,
         )  # fmt: skip
 
     def close(self) -> None:

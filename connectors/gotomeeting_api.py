@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from connectors.host_rate_limit import HostRateLimiter
 from connectors.services import CredentialError, ServiceAccount, ServiceError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class GoToClient:
         max_wait: float = 30.0,
         rate_per_second: float = 10.0,
         concurrency: int = 4,
+        limiter: RateLimiter | HostRateLimiter | None = None,
     ) -> None:
         if not token:
             raise CredentialError(f"{account.label}: no access token for {account.credential_ref}")
@@ -92,7 +94,8 @@ class GoToClient:
             raise ValueError("max_attempts and concurrency must be at least 1")
         self.account, self.max_attempts, self.concurrency = account, max_attempts, concurrency
         self.backoff, self.max_wait = backoff, max_wait
-        self.limiter = RateLimiter(rate_per_second)
+        # Shared with every other client of the account when given (HostRateLimiter).
+        self.limiter = limiter or RateLimiter(rate_per_second)
         self._client = httpx.Client(
             base_url=base_url,
             trust_env=False,

@@ -175,6 +175,11 @@ class Settings:
             batch_size=_batch_size(_env("DSR_BATCH_SIZE") or "200"),
         )
 
+    @property
+    def rate_limits_dir(self) -> Path:
+        """Each service account's recent request starts, shared by this host's processes."""
+        return self.home / "rate-limits"
+
     def ensure_dirs(self) -> None:
         for path in (
             self.home,

@@ -47,6 +47,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             google_url=settings.google_url,
             gotomeeting_url=settings.gotomeeting_url,
             dropbox_ca_file=settings.dropbox_ca_file,
+            rate_limits_dir=str(settings.rate_limits_dir),
         ),
         "alerts": AlertsResource(
             webhook_url=settings.alert_webhook_url, warn_days=settings.deadline_warn_days

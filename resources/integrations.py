@@ -30,6 +30,11 @@ class IntegrationsResource(ConfigurableResource):
         default="", description="CA bundle to trust for a local Dropbox stand-in (tests, demo)"
     )
     retry_wait: float = Field(default=0.5, description="First back-off wait, in seconds")
+    rate_limits_dir: str = Field(
+        default="",
+        description="Folder of per-account request windows that every run on this host shares "
+        "(GoToMeeting's 10 requests/s is per account); empty = each connector its own",
+    )
 
     def accounts(
         self, crm: CrmDatabasesResource, tenants: Mapping[str, Sequence[str]], kind: str
@@ -94,5 +99,6 @@ class IntegrationsResource(ConfigurableResource):
                 base_url=self.gotomeeting_url,
                 backoff=self.retry_wait,
                 subject_ref=subject_ref,
+                rate_limit_dir=Path(self.rate_limits_dir) if self.rate_limits_dir else None,
             )
         raise ValueError(f"no connector for integrations of kind {account.kind!r}")
