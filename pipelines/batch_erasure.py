@@ -24,6 +24,7 @@ from pipelines.batch_common import (
     resolve_and_record,
     take_requests,
 )
+from pipelines.bundle_lineage import observe_deleted_bundles
 from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.jobs import ERASURE_JOB
 from pipelines.proof_issue import issue_deletion_proof
@@ -130,6 +131,7 @@ def fulfil_erasure_batch(
             batch.fail(led, record, "services and proof", exc)
             continue
         finish_cleanup(context.instance, led, staging, led.get(rid))
+        observe_deleted_bundles(context, led, rid)
         release_request(led, rid, attempt)
         _materialize(context, rid, identities, crm_results[rid], outcomes, issued.sha256)
         if n % 50 == 0 or n == len(batch.records):

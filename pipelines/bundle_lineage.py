@@ -4,7 +4,13 @@ a bundle, and its passed check, that no longer exists."""
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    MetadataValue,
+    OpExecutionContext,
+)
 
 from dsr.ledger import Ledger
 
@@ -16,7 +22,7 @@ def bundles_deleted_by(led: Ledger, erasure_id: str) -> list[str]:
     """Request ids whose bundle this erasure deleted, from the audit log (so a resumed run that
     finds the clean-up already done still reports them)."""
     subject = led.get(erasure_id).subject_hash
-    related = [r.request_id for r in led.list_requests() if r.subject_hash == subject]
+    related = [r.request_id for r in led.requests_of_subject(subject)]
     return [
         rid
         for rid in related
@@ -28,7 +34,9 @@ def bundles_deleted_by(led: Ledger, erasure_id: str) -> list[str]:
     ]
 
 
-def observe_deleted_bundles(context: AssetExecutionContext, led: Ledger, erasure_id: str) -> int:
+def observe_deleted_bundles(
+    context: AssetExecutionContext | OpExecutionContext, led: Ledger, erasure_id: str
+) -> int:
     deleted = bundles_deleted_by(led, erasure_id)
     for request_id in deleted:
         context.log_event(

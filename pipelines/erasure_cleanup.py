@@ -65,7 +65,7 @@ def cleanup_pending(ledger: Ledger) -> list[RequestRecord]:
 def purge_subject_traces(
     instance: DagsterInstance, ledger: Ledger, record: RequestRecord
 ) -> dict[str, int]:
-    related = [r for r in ledger.list_requests() if r.subject_hash == record.subject_hash]
+    related = ledger.requests_of_subject(record.subject_hash)
     counts = {"bundles": 0, "intake_runs": 0, "identities": 0}
     for other in related:
         bundle = (other.result or {}).get("bundle")

@@ -10,6 +10,7 @@ from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
 from dsr.democrm.planted import DEMO_EMAIL
 from dsr.ledger import RequestType
+from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.launch import run_fulfilment
 from tests.dsr_env import DsrEnv, demo_environment
 
@@ -20,14 +21,23 @@ def env(tmp_path: Path) -> Iterator[DsrEnv]:
         yield env
 
 
-def test_the_erasure_marks_her_earlier_bundle_deleted(env: DsrEnv) -> None:
+@pytest.mark.parametrize("run", ["single", "batch"])
+def test_the_erasure_marks_her_earlier_bundle_deleted(env: DsrEnv, run: str) -> None:
     access = env.register(DEMO_EMAIL)
     assert run_fulfilment(env.defs, env.instance, access.request_id).success
     bundle = Path(env.ledger.get(access.request_id).result["bundle"])
     erasure = env.register(DEMO_EMAIL, type=RequestType.ERASURE, verified_by="agent-7")
-    result = run_fulfilment(
-        env.defs, env.instance, erasure.request_id, job_name="erasure_fulfilment"
-    )
+    if run == "single":
+        result = run_fulfilment(
+            env.defs, env.instance, erasure.request_id, job_name="erasure_fulfilment"
+        )
+    else:
+        result = env.defs.resolve_job_def(ERASURE_BATCH_JOB).execute_in_process(
+            run_config={
+                "ops": {"fulfil_erasure_batch": {"config": {"request_ids": [erasure.request_id]}}}
+            },
+            instance=env.instance,
+        )
     assert result.success and not bundle.exists()
 
     [seen] = env.instance.get_event_records(

@@ -24,6 +24,18 @@ class LedgerQueries:
         with self._engine.connect() as conn:
             return [record_from_row(row) for row in conn.execute(query)]
 
+    def requests_of_subject(self, subject_hash: str) -> list[RequestRecord]:
+        """Every request about one person (by the keyed hash of the primary e-mail), oldest
+        first: an index lookup, where filtering ``list_requests`` read the whole ledger once per
+        erasure (quadratic over a batch)."""
+        query = (
+            select(requests)
+            .where(requests.c.subject_hash == subject_hash)
+            .order_by(requests.c.received_at, requests.c.request_id)
+        )
+        with self._engine.connect() as conn:
+            return [record_from_row(row) for row in conn.execute(query)]
+
     def find_requests(
         self,
         *,
