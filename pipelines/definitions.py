@@ -24,7 +24,7 @@ from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
 from pipelines.run_queue import system_tags
 from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
-from resources import build_resources
+from resources import bound_resources
 from resources.integrations import SERVICES
 
 
@@ -65,7 +65,7 @@ def build_definitions(settings: Settings) -> Definitions:
             ),
             failed_runs_sensor(fulfilment, [access_batch_job, erasure_batch_job]),
         ],
-        resources=build_resources(settings),
+        resources=bound_resources(settings),
     )
     # Each time-based promise is its own module; resources come only from the core set.
     extras = [

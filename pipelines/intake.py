@@ -4,7 +4,7 @@ The form's identity lives only in the intake run's config (deleted after an eras
 fulfilment run the sensor launches carries the request id alone.
 """
 
-from dagster import Failure, OpExecutionContext, in_process_executor, job, op
+from dagster import OpExecutionContext, in_process_executor, job, op
 
 from connectors.datamap import DataMapError
 from dsr.intake import IntakeError, IntakeRequest, check_preview, register_request
@@ -12,12 +12,14 @@ from dsr.ledger import RequestRecord, RequestType, Scope
 from dsr.preview import preview_erasure
 from pipelines.config import (
     AccessIntakeConfig,
+    AccessKind,
     ErasureIntakeConfig,
     IntakeConfig,
     OptOutIntakeConfig,
     RectificationIntakeConfig,
     RestrictionIntakeConfig,
 )
+from pipelines.intake_form import refusal, tag_subject
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -31,6 +33,10 @@ from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
 
+def _emails(config: IntakeConfig) -> list[str]:
+    return [config.email, *config.other_emails]
+
+
 def _intake(config: IntakeConfig, type: RequestType, **extra: object) -> IntakeRequest:
     return IntakeRequest(
         type=type,
@@ -38,7 +44,7 @@ def _intake(config: IntakeConfig, type: RequestType, **extra: object) -> IntakeR
         phones=[config.phone] if config.phone.strip() else [],
         names=[config.name] if config.name.strip() else [],
         scope=Scope(config.scope.value),
-        client_id=config.client_id or None,
+        client_id=config.client.strip() or None,
         authorization_ref=config.authorization_ref or None,
         ticket_ref=config.ticket_ref or None,
         channel="launchpad",
@@ -57,7 +63,7 @@ def _register(
             ledger.ledger(), crm.connectors(), intake, default_region=crm.default_phone_region
         )
     except (IntakeError, DataMapError) as exc:
-        raise Failure(description=f"Request not registered: {exc}") from None
+        raise refusal("Request not registered", str(exc)) from None
     context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
     context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: record.request_id})
     context.log.info(
@@ -77,7 +83,8 @@ def register_access_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
-    rtype = RequestType.PORTABILITY if config.portability else RequestType.ACCESS
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    rtype = RequestType.PORTABILITY if config.kind is AccessKind.portability else RequestType.ACCESS
     _register(context, crm, ledger, _intake(config, rtype))
 
 
@@ -88,6 +95,7 @@ def register_erasure_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
     intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
     if not config.dry_run:
         _register(context, crm, ledger, intake)
@@ -96,7 +104,7 @@ def register_erasure_request(
         connectors = crm.connectors()
         identities = check_preview(connectors, intake, default_region=crm.default_phone_region)
     except (IntakeError, DataMapError) as exc:
-        raise Failure(description=f"Nothing previewed: {exc}") from None
+        raise refusal("Nothing previewed", str(exc)) from None
     plans = preview_erasure(
         connectors,
         identities,
@@ -120,12 +128,15 @@ def register_rectification_request(
 ) -> None:
     from connectors.crm_rectify import RectifyError, parse_changes
 
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    if not config.changes:
+        raise refusal("Request not registered", "no correction given", "changes") from None
     try:
         changes = parse_changes(
             crm.datamap(), config.changes, default_region=crm.default_phone_region
         )
     except RectifyError as exc:
-        raise Failure(description=f"Request not registered: {exc}") from None
+        raise refusal("Request not registered", str(exc), "changes") from None
     intake = _intake(
         config,
         RequestType.RECTIFICATION,
@@ -169,6 +180,7 @@ def register_opt_out_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
     _register(context, crm, ledger, _intake(config, RequestType.OPT_OUT))
 
 
@@ -179,6 +191,10 @@ def register_restriction_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    if config.grounds is None:
+        reason = "choose the grounds of the restriction (Art. 18(1) a-d)"
+        raise refusal("Request not registered", reason, "grounds") from None
     intake = _intake(
         config,
         RequestType.RESTRICTION,

@@ -112,11 +112,16 @@ def wait_for_run(client: DagsterGraphQLClient, run_id: str) -> DagsterRunStatus:
 
 def test_support_flow_through_graphql(live: tuple[DsrEnv, DagsterGraphQLClient]) -> None:
     env, client = live
-    # A form missing its required e-mail is rejected by the config schema before any run starts.
-    with pytest.raises(DagsterGraphQLClientError, match="email"):
+    # A scope that is not one of the form's choices is rejected by the config schema before any
+    # run starts (an empty or malformed e-mail is the intake step's to refuse).
+    with pytest.raises(DagsterGraphQLClientError, match="scope"):
         client.submit_job_execution(
             "register_access_request_job",
-            run_config={"ops": {"register_access_request": {"config": {"ticket_ref": "SUP-1"}}}},
+            run_config={
+                "ops": {
+                    "register_access_request": {"config": {"email": DEMO_EMAIL, "scope": "all"}}
+                }
+            },
         )
     assert env.ledger.list_requests() == []
 
