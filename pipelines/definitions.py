@@ -3,7 +3,7 @@
 from dagster import Definitions
 
 from dsr.settings import Settings
-from pipelines import breach, cleanup_sweep, deadlines, lift, minors, retention
+from pipelines import breach, cleanup_sweep, deadlines, intake_purge, lift, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
@@ -69,7 +69,8 @@ def build_definitions(settings: Settings) -> Definitions:
     )
     # Each time-based promise is its own module; resources come only from the core set.
     extras = [
-        m.definitions(settings) for m in (retention, minors, deadlines, breach, lift, cleanup_sweep)
+        m.definitions(settings)
+        for m in (retention, minors, deadlines, breach, lift, cleanup_sweep, intake_purge)
     ]
     return Definitions.merge(core, *extras)
 
