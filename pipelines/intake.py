@@ -19,7 +19,7 @@ from pipelines.config import (
     RectificationIntakeConfig,
     RestrictionIntakeConfig,
 )
-from pipelines.intake_form import refusal, tag_subject
+from pipelines.intake_form import refusal, tag_subject, with_client_id
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -97,6 +97,7 @@ def register_erasure_request(
 ) -> None:
     tag_subject(context, ledger.key_ring(), _emails(config))
     intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
+    intake = with_client_id(crm.connectors, intake) if config.dry_run else intake
     if not config.dry_run:
         _register(context, crm, ledger, intake)
         return

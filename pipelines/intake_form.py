@@ -9,12 +9,19 @@ request the form would register, so one lookup finds them all.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from dagster import Failure, OpExecutionContext
 
 from connectors.base import EMAIL
+from connectors.crm_sql import CrmSqlConnector
+from connectors.datamap import DataMapError
 from connectors.identities import InvalidIdentity, normalise_email
+from dsr.clients import resolve_client
+from dsr.intake_request import IntakeError, IntakeRequest
 from dsr.keys import KeyRing
+from dsr.request_kinds import Scope
 from pipelines.intake_names import SUBJECT_HASH_TAG
 
 # The form field a refusal is about, from the start of intake's message (first match wins).
@@ -74,3 +81,17 @@ def refusal(what: str, reason: str, field: str | None = None) -> Failure:
         metadata={"field": field or "", "reason": " ".join(reason.split()), "registered": False},
         allow_retries=False,
     )
+
+
+def with_client_id(
+    connectors: Callable[[], Sequence[CrmSqlConnector]], intake: IntakeRequest
+) -> IntakeRequest:
+    """The form's Client (a name or an id) as its id: a dry run previews the Client's rows by
+    id, where a name would match no row and show an empty plan."""
+    if not intake.client_id or intake.scope is not Scope.CLIENT_DATA:
+        return intake
+    try:
+        client_id = resolve_client(connectors(), intake.client_id).client_id
+    except (IntakeError, DataMapError) as exc:
+        raise refusal("Nothing previewed", str(exc), "client") from None
+    return replace(intake, client_id=client_id)

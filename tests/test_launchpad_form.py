@@ -116,3 +116,24 @@ def test_an_unknown_client_name_is_refused_with_the_closest_names(env: DsrEnv) -
     assert "client" in failure.description
     assert "'Northwind Traders'" in failure.description
     assert env.ledger.list_requests() == []
+
+
+def test_a_dry_run_finds_the_clients_rows_by_its_name(env: DsrEnv) -> None:
+    config = {
+        "email": DEMO_EMAIL,
+        "dry_run": True,
+        "scope": "client_data",
+        "client": "Northwind Traders",
+        "authorization_ref": "NW-DPA-2026-01",
+    }
+    result = env.defs.resolve_job_def("register_erasure_request_job").execute_in_process(
+        run_config={"ops": {"register_erasure_request": {"config": config}}},
+        instance=env.instance,
+    )
+    metadata = next(
+        e.event_specific_data.metadata
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_OUTPUT
+    )
+    assert metadata["crm:us"].value  # her rows in Northwind's tenant, as by its id
+    assert env.ledger.list_requests() == []
