@@ -67,7 +67,7 @@ def field_of(reason: str) -> str | None:
 def first_sentence(text: str) -> str:
     flat = " ".join(text.split())
     head = re.split(r"(?<=[.?!])\s+(?=[A-Z])", flat, maxsplit=1)[0]
-    return head.rstrip(".") + "."
+    return head if head.endswith(("?", "!")) else head.rstrip(".") + "."
 
 
 def refusal(what: str, reason: str, field: str | None = None) -> Failure:
@@ -75,6 +75,8 @@ def refusal(what: str, reason: str, field: str | None = None) -> Failure:
     what to do go in metadata. Raise it ``from None``: a chained exception would be shown as a
     second error with its own stack."""
     field = field or field_of(reason)
+    # parse_identities prefixes the connector's "e-mail is ..." with its own "e-mail: ".
+    reason = re.sub(r"^(e-mail|phone|name)( #\d+)?: \1 ", r"\1\2 ", reason.strip())
     where = f", check the form's {field} field" if field else ""
     return Failure(
         description=f"{what}{where}: {first_sentence(reason)}",
