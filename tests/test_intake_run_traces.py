@@ -41,6 +41,10 @@ def mentions(run: DagsterRun, needle: str) -> bool:
     return needle in json.dumps(run.run_config).lower() or needle in json.dumps(dict(run.tags))
 
 
+def dagster_files(env: DsrEnv) -> list[Path]:
+    return [p for p in env.settings.dagster_home.rglob("*") if p.is_file()]
+
+
 def test_after_her_erasure_no_run_holds_her_email_whatever_its_outcome(env: DsrEnv) -> None:
     refused = [
         launch(env, "access", email=DEMO_EMAIL, scope="client_data", client=NORTHWIND),
@@ -55,12 +59,15 @@ def test_after_her_erasure_no_run_holds_her_email_whatever_its_outcome(env: DsrE
     hashes = {env.instance.get_run_by_id(r).tags[SUBJECT_HASH_TAG] for r in (*refused, dry)}
     assert len(hashes) == 1  # her address, whatever its case or the malformed one beside it
     request_id = env.instance.get_run_by_id(erasure).tags[REQUEST_ID_TAG]
+    assert any(DEMO_EMAIL.encode() in p.read_bytes().lower() for p in dagster_files(env))
     assert run_fulfilment(env.defs, env.instance, request_id, job_name="erasure_fulfilment").success
 
     runs = env.instance.get_runs()
     assert not [r.run_id for r in runs if mentions(r, DEMO_EMAIL)]
     assert not {*refused, dry, access, erasure} & {r.run_id for r in runs}
     assert toms in {r.run_id for r in runs}  # another person's refused form is not hers to take
+    # Nor in Dagster's files: event logs, captured logs, SQLite free pages.
+    assert not [p for p in dagster_files(env) if DEMO_EMAIL.encode() in p.read_bytes().lower()]
 
 
 def test_the_hourly_purge_deletes_old_intake_runs_that_registered_nothing(env: DsrEnv) -> None:
