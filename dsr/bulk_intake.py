@@ -116,7 +116,8 @@ def check_rows(
     default_region: str,
 ) -> tuple[list[tuple[int, IntakeRequest, CheckedIntake]], list[tuple[int, str]]]:
     check_databases(connectors)  # once for the file: a database that cannot be searched stops all
-    clients: dict[str, str | None] = {}  # client id -> why it is refused (None: known)
+    # What each Client given resolves to: its id, or why it is refused.
+    clients: dict[str, tuple[str | None, str | None]] = {}
     good: list[tuple[int, IntakeRequest, CheckedIntake]] = []
     rejected: list[tuple[int, str]] = []
     for line, values in rows:
@@ -126,12 +127,14 @@ def check_rows(
             if checked.client_id:
                 if checked.client_id not in clients:
                     try:
-                        check_client(connectors, checked.client_id)
-                        clients[checked.client_id] = None
+                        resolved = check_client(connectors, checked.client_id)
+                        clients[checked.client_id] = (resolved, None)
                     except IntakeError as exc:
-                        clients[checked.client_id] = str(exc)
-                if clients[checked.client_id]:
-                    raise IntakeError(str(clients[checked.client_id]))
+                        clients[checked.client_id] = (None, str(exc))
+                client_id, refusal = clients[checked.client_id]
+                if refusal:
+                    raise IntakeError(refusal)
+                checked = replace(checked, client_id=client_id)
         except IntakeError as exc:
             rejected.append((line, str(exc)))
             continue

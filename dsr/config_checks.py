@@ -47,6 +47,7 @@ KNOWN = frozenset(
         "DSR_ALERT_WEBHOOK_URL",
         "DSR_BATCH_SIZE",
         "DSR_DAGSTER_STORAGE_URL",
+        "DSR_INTAKE_RUN_RETENTION_HOURS",
         # Read by dsr.faults only: the crash tests set it in a process they kill.
         "DSR_CRASH_AT",
     }

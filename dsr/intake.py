@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-from sqlalchemy import select
+from dataclasses import dataclass, replace
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMapError
 from connectors.identities import InvalidIdentity, parse_identity
-from connectors.sql_helpers import typed_value
+from dsr.clients import resolve_client
 from dsr.intake_request import IntakeError, IntakeRequest
 from dsr.ledger import Ledger, RequestRecord, RequestRefused
 from dsr.request_kinds import Scope
@@ -76,31 +74,10 @@ def check_databases(connectors: Sequence[CrmSqlConnector]) -> None:
             ) from None
 
 
-def check_client(connectors: Sequence[CrmSqlConnector], client_id: str) -> list[str]:
-    """Regions where the Client exists; an unknown Client is an error."""
-    found = []
-    for connector in connectors:
-        tenants = connector.datamap.tenants
-        if tenants is None:
-            raise IntakeError(
-                f"the data map {connector.datamap.source_path} names no 'tenants' table, so a "
-                "client_data request cannot be checked against its Client"
-            )
-        table = connector.table(tenants.table)
-        column = table.c[tenants.id_column]
-        typed = typed_value(column, client_id)
-        if typed is None:
-            continue
-        with connector.engine.connect() as conn:
-            if conn.execute(select(column).where(column == typed).limit(1)).first():
-                found.append(connector.region)
-    if not found:
-        regions = ", ".join(c.region for c in connectors)
-        raise IntakeError(
-            f"unknown client {client_id!r}: no such Client in any region ({regions}). "
-            "Check the client id on the Client's instruction."
-        )
-    return found
+def check_client(connectors: Sequence[CrmSqlConnector], client: str) -> str:
+    """The id of the Client ``client`` names (its id or its name); an unknown Client is an
+    error naming the closest names."""
+    return resolve_client(connectors, client).client_id
 
 
 def _check_scope(scope: Scope, client_id: str | None, authorization: str | None) -> None:
@@ -142,7 +119,7 @@ def check_intake_fields(req: IntakeRequest, *, default_region: str = "US") -> Ch
     identities = parse_identities(req.emails, req.phones, req.names, default_region=default_region)
     checked = CheckedIntake(
         identities=identities,
-        client_id=_check_reference("client id", req.client_id),
+        client_id=_check_reference("client", req.client_id),
         authorization_ref=_check_reference("authorisation reference", req.authorization_ref),
         ticket_ref=_check_reference("ticket reference", req.ticket_ref),
         verified_by=_check_reference("identity verified by", req.verified_by),
@@ -158,7 +135,7 @@ def check_intake(
     checked = check_intake_fields(req, default_region=default_region)
     check_databases(connectors)
     if checked.client_id:
-        check_client(connectors, checked.client_id)
+        checked = replace(checked, client_id=check_client(connectors, checked.client_id))
     return checked
 
 

@@ -42,6 +42,17 @@ def _days(name: str, default: int) -> int:
     return value
 
 
+def _hours(name: str, default: int) -> int:
+    text = _env(name, str(default)) or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of hours, not {text!r}") from None
+    if not 1 <= value <= 24 * 366:
+        raise SettingsError(f"{name} must be between 1 and 8784 hours, not {value}")
+    return value
+
+
 def _batch_size(text: str) -> int:
     try:
         value = int(text)
@@ -105,6 +116,8 @@ class Settings:
     services: str = "standins"
     home_source: HomeSource = HomeSource.ENV
     batch_size: int = 200
+    # Intake runs that registered nothing (refused forms, dry runs) are deleted this long after.
+    intake_run_retention_hours: int = 24
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -173,6 +186,7 @@ class Settings:
             services=services_mode(),
             home_source=HomeSource.ENV if home else choice.source,
             batch_size=_batch_size(_env("DSR_BATCH_SIZE") or "200"),
+            intake_run_retention_hours=_hours("DSR_INTAKE_RUN_RETENTION_HOURS", 24),
         )
 
     @property

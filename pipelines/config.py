@@ -1,4 +1,9 @@
-"""The typed forms support fills in the Launchpad; descriptions show beside each field."""
+"""The typed forms support fills in the Launchpad; descriptions show beside each field.
+
+Every field has a default, so the Launchpad opens on a form Dagster accepts ("No errors"): types
+and enums are checked by Dagster before launch, the rest (an empty or malformed e-mail, an unknown
+Client) by the intake step, which fails with one sentence naming the field.
+"""
 
 from enum import StrEnum
 
@@ -14,7 +19,10 @@ class RequestScope(StrEnum):
 class IntakeConfig(Config):
     """Who the request is about and on whose authority; shared by every request form."""
 
-    email: str = Field(description="The person's e-mail address (required)")
+    email: str = Field(
+        default="",
+        description="The person's e-mail address (required: the run refuses an empty one)",
+    )
     other_emails: list[str] = Field(
         default_factory=list, description="Further e-mail addresses the person uses"
     )
@@ -25,21 +33,32 @@ class IntakeConfig(Config):
         description=(
             "user_account: the person's own iNextCRM account data (we are controller). "
             "client_data: data a Client stores about the person (the Client is controller): "
-            "needs client_id and authorization_ref"
+            "needs client and authorization_ref"
         ),
     )
-    client_id: str = Field(default="", description="The Client (tenant) id, for client_data")
+    client: str = Field(
+        default="",
+        description="The Client (tenant), by its name (e.g. Northwind Traders) or its id, for "
+        "client_data only; an unknown name is refused with the closest names",
+    )
     authorization_ref: str = Field(
         default="", description="Reference of the Client's documented instruction (client_data)"
     )
     ticket_ref: str = Field(default="", description="Support ticket reference, e.g. SUP-1234")
 
 
+class AccessKind(StrEnum):
+    access = "access"
+    portability = "portability"
+
+
 class AccessIntakeConfig(IntakeConfig):
     """Register an access (or portability) request; fulfilment then runs by request id."""
 
-    portability: bool = Field(
-        default=False, description="Art. 20 portability request rather than Art. 15 access"
+    kind: AccessKind = Field(
+        default=AccessKind.access,
+        description="access: Art. 15, a copy of the person's data with the Art. 15 information. "
+        "portability: Art. 20, the data the person gave us, machine-readable (JSON and CSV)",
     )
 
 
@@ -62,8 +81,9 @@ class RectificationIntakeConfig(IntakeConfig):
     """Register a rectification: the corrected values, per rectifiable field."""
 
     changes: list[str] = Field(
+        default_factory=list,
         description="Corrections as field=value, e.g. phone=+14155550100 (fields the data map "
-        "marks as rectifiable)"
+        "marks as rectifiable); at least one",
     )
     identity_verified_by: str = Field(
         default="", description="Staff handle of who verified the person's identity"
@@ -88,9 +108,10 @@ class RestrictionGrounds(StrEnum):
 class RestrictionIntakeConfig(IntakeConfig):
     """Register a restriction of processing (Art. 18), or an objection (Art. 21) being weighed."""
 
-    grounds: RestrictionGrounds = Field(
-        description="Art. 18(1): accuracy_contested (a), unlawful_processing (b), legal_claims "
-        "(c), objection_pending (d: an Art. 21 objection while it is weighed)"
+    grounds: RestrictionGrounds | None = Field(
+        default=None,
+        description="Required. Art. 18(1): accuracy_contested (a), unlawful_processing (b), "
+        "legal_claims (c), objection_pending (d: an Art. 21 objection while it is weighed)",
     )
     identity_verified_by: str = Field(
         default="",

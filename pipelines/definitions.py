@@ -3,7 +3,7 @@
 from dagster import Definitions
 
 from dsr.settings import Settings
-from pipelines import breach, cleanup_sweep, deadlines, lift, minors, retention
+from pipelines import breach, cleanup_sweep, deadlines, intake_purge, lift, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
 from pipelines.assets.discovery import crm_findings_asset, subject_identities
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
@@ -24,7 +24,7 @@ from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
 from pipelines.run_queue import system_tags
 from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
-from resources import build_resources
+from resources import bound_resources
 from resources.integrations import SERVICES
 
 
@@ -65,11 +65,12 @@ def build_definitions(settings: Settings) -> Definitions:
             ),
             failed_runs_sensor(fulfilment, [access_batch_job, erasure_batch_job]),
         ],
-        resources=build_resources(settings),
+        resources=bound_resources(settings),
     )
     # Each time-based promise is its own module; resources come only from the core set.
     extras = [
-        m.definitions(settings) for m in (retention, minors, deadlines, breach, lift, cleanup_sweep)
+        m.definitions(settings)
+        for m in (retention, minors, deadlines, breach, lift, cleanup_sweep, intake_purge)
     ]
     return Definitions.merge(core, *extras)
 

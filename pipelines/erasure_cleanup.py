@@ -3,10 +3,11 @@
 Every fulfilled request leaves things that were only needed to fulfil it: its encrypted
 identities (a restriction keeps them while it is in force), its recorded resolution and plans
 (``dsr.ledger.work``) and its staged findings. An erasure also removes what the system kept
-about the person (Principle 3): earlier export bundles, the Launchpad intake runs whose config
-carried the identity, and the encrypted identities of every request of the same person;
-Dagster's SQLite storage is then compacted, because a deleted row lingers in a SQLite file's free
-pages until VACUUM.
+about the person (Principle 3): earlier export bundles, every Launchpad intake run whose config
+carried the identity (found by its request id, and by the person's keyed hash for those that
+registered nothing: refused forms, dry runs), and the encrypted identities of every request of
+the same person; Dagster's SQLite storage is then compacted, because a deleted row lingers in a
+SQLite file's free pages until VACUUM.
 
 ``finish_cleanup`` does all of it idempotently and then appends ``cleanup_done``; a request
 that is fulfilled without that entry (a crash between the two) is finished by ``dsr run`` or
@@ -19,7 +20,7 @@ import sqlite3
 from contextlib import closing, suppress
 from pathlib import Path
 
-from dagster import DagsterInstance, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from dsr.faults import crash_point
 from dsr.ledger import (
@@ -30,7 +31,7 @@ from dsr.ledger import (
     RequestType,
     State,
 )
-from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG
+from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG, SUBJECT_HASH_TAG
 from resources.staging import StagingArea
 
 CLEANUP_DONE = "cleanup_done"
@@ -83,9 +84,29 @@ def purge_subject_traces(
             with suppress(IdentitiesForgotten, InvalidTransition):
                 ledger.forget_identities(other.request_id)
                 counts["identities"] += 1
+    for subject in {r.subject_hash for r in related} | {record.subject_hash}:
+        counts["intake_runs"] += _delete_finished_intake_runs(instance, subject)
     if counts["intake_runs"]:
         compact_sqlite_storage(instance)
     return counts
+
+
+def _delete_finished_intake_runs(instance: DagsterInstance, subject_hash: str) -> int:
+    """Intake runs tagged with the person's hash: failed, refused, dry runs, registered ones.
+    One still running is left: it is about to register a request of its own or fail, and the
+    next erasure or the intake-run purge finds it then."""
+    deleted = 0
+    finished = [
+        DagsterRunStatus.SUCCESS,
+        DagsterRunStatus.FAILURE,
+        DagsterRunStatus.CANCELED,
+    ]
+    runs = RunsFilter(tags={SUBJECT_HASH_TAG: subject_hash}, statuses=finished)
+    for run in instance.get_run_records(filters=runs):
+        if run.dagster_run.job_name in INTAKE_JOBS:
+            instance.delete_run(run.dagster_run.run_id)
+            deleted += 1
+    return deleted
 
 
 def compact_sqlite_storage(instance: DagsterInstance) -> None:

@@ -4,7 +4,7 @@ The form's identity lives only in the intake run's config (deleted after an eras
 fulfilment run the sensor launches carries the request id alone.
 """
 
-from dagster import Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
+from dagster import MetadataValue, OpExecutionContext, in_process_executor, job, op
 
 from connectors.datamap import DataMapError
 from connectors.services import ServiceError
@@ -13,6 +13,7 @@ from dsr.ledger import RequestRecord, RequestType, Scope
 from dsr.preview import dry_run
 from pipelines.config import (
     AccessIntakeConfig,
+    AccessKind,
     ErasureIntakeConfig,
     IntakeConfig,
     OptOutIntakeConfig,
@@ -20,6 +21,7 @@ from pipelines.config import (
     RestrictionIntakeConfig,
 )
 from pipelines.handoff import start_fulfilment
+from pipelines.intake_form import refusal, tag_subject, with_client_id
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -34,6 +36,10 @@ from resources.integrations import IntegrationsResource
 from resources.ledger import LedgerResource
 
 
+def _emails(config: IntakeConfig) -> list[str]:
+    return [config.email, *config.other_emails]
+
+
 def _intake(config: IntakeConfig, type: RequestType, **extra: object) -> IntakeRequest:
     return IntakeRequest(
         type=type,
@@ -41,7 +47,7 @@ def _intake(config: IntakeConfig, type: RequestType, **extra: object) -> IntakeR
         phones=[config.phone] if config.phone.strip() else [],
         names=[config.name] if config.name.strip() else [],
         scope=Scope(config.scope.value),
-        client_id=config.client_id or None,
+        client_id=config.client.strip() or None,
         authorization_ref=config.authorization_ref or None,
         ticket_ref=config.ticket_ref or None,
         channel="launchpad",
@@ -60,7 +66,7 @@ def _register(
             ledger.ledger(), crm.connectors(), intake, default_region=crm.default_phone_region
         )
     except (IntakeError, DataMapError) as exc:
-        raise Failure(description=f"Request not registered: {exc}") from None
+        raise refusal("Request not registered", str(exc)) from None
     context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
     context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: record.request_id})
     metadata: dict[str, object] = {
@@ -79,7 +85,8 @@ def register_access_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
-    rtype = RequestType.PORTABILITY if config.portability else RequestType.ACCESS
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    rtype = RequestType.PORTABILITY if config.kind is AccessKind.portability else RequestType.ACCESS
     _register(context, crm, ledger, _intake(config, rtype))
 
 
@@ -91,7 +98,9 @@ def register_erasure_request(
     ledger: LedgerResource,
     integrations: IntegrationsResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
     intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
+    intake = with_client_id(crm.connectors, intake) if config.dry_run else intake
     if not config.dry_run:
         _register(context, crm, ledger, intake)
         return
@@ -99,7 +108,7 @@ def register_erasure_request(
         connectors = crm.connectors()
         identities = check_preview(connectors, intake, default_region=crm.default_phone_region)
     except (IntakeError, DataMapError) as exc:
-        raise Failure(description=f"Nothing previewed: {exc}") from None
+        raise refusal("Nothing previewed", str(exc)) from None
     try:
         plan = dry_run(
             crm,
@@ -111,7 +120,7 @@ def register_erasure_request(
             connectors=connectors,
         )
     except ServiceError as exc:
-        raise Failure(description=f"Nothing previewed: a service was not searched: {exc}") from None
+        raise refusal("Nothing previewed", f"a service was not searched: {exc}") from None
     context.log.info(
         f"dry run: nothing registered or changed; {len(plan.plan())} systems in the plan "
         "(the table is in this step's metadata)"
@@ -134,12 +143,15 @@ def register_rectification_request(
 ) -> None:
     from connectors.crm_rectify import RectifyError, parse_changes
 
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    if not config.changes:
+        raise refusal("Request not registered", "no correction given", "changes") from None
     try:
         changes = parse_changes(
             crm.datamap(), config.changes, default_region=crm.default_phone_region
         )
     except RectifyError as exc:
-        raise Failure(description=f"Request not registered: {exc}") from None
+        raise refusal("Request not registered", str(exc), "changes") from None
     intake = _intake(
         config,
         RequestType.RECTIFICATION,
@@ -183,6 +195,7 @@ def register_opt_out_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
     _register(context, crm, ledger, _intake(config, RequestType.OPT_OUT))
 
 
@@ -193,6 +206,10 @@ def register_restriction_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
+    tag_subject(context, ledger.key_ring(), _emails(config))
+    if config.grounds is None:
+        reason = "choose the grounds of the restriction (Art. 18(1) a-d)"
+        raise refusal("Request not registered", reason, "grounds") from None
     intake = _intake(
         config,
         RequestType.RESTRICTION,

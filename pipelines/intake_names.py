@@ -1,6 +1,9 @@
 """Names shared by the intake jobs, the sensors and the clean-up after an erasure."""
 
 REQUEST_ID_TAG = "dsr/request_id"
+# On every intake run: the keyed hash of the person its form names (the ledger's subject_hash),
+# never the address itself, so an erasure finds the run whatever became of it.
+SUBJECT_HASH_TAG = "dsr/subject_hash"
 ACCESS_INTAKE_JOB = "register_access_request_job"
 ERASURE_INTAKE_JOB = "register_erasure_request_job"
 RECTIFICATION_INTAKE_JOB = "register_rectification_request_job"

@@ -20,6 +20,7 @@ _WHERE = {
     "ProofStoreResource": "resources.proofs",
     "StagingArea": "resources.staging",
     "build_resources": "resources.build",
+    "bound_resources": "resources.build",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsr.settings import Settings
 from resources.alerts import AlertsResource
@@ -13,6 +13,9 @@ from resources.integrations import IntegrationsResource
 from resources.ledger import LedgerResource
 from resources.proofs import ProofStoreResource
 from resources.staging import EncryptedStagingIOManager, StagingArea
+
+if TYPE_CHECKING:
+    from dagster import ResourceDefinition
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
@@ -55,3 +58,23 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "staging": staging,
         "io_manager": EncryptedStagingIOManager(area=staging),
     }
+
+
+def bound_resources(settings: Settings) -> dict[str, ResourceDefinition]:
+    """The resources with their values fixed from the environment and no config schema.
+
+    A ConfigurableResource built with values still offers every field as editable run config
+    (defaults pre-filled), so the Launchpad would show a ``resources:`` block in which support
+    could point a run at another ledger or keys folder. Hard-coding the built instance keeps the
+    values and leaves the run config to the form alone.
+    """
+    from dagster import IOManager, IOManagerDefinition, ResourceDefinition
+
+    bound: dict[str, ResourceDefinition] = {}
+    for key, value in build_resources(settings).items():
+        bound[key] = (
+            IOManagerDefinition.hardcoded_io_manager(value)
+            if isinstance(value, IOManager)
+            else ResourceDefinition.hardcoded_resource(value)
+        )
+    return bound

@@ -164,12 +164,12 @@ def intake(env: DsrEnv, **config: object):  # type: ignore[no-untyped-def]
         ({"email": "not-an-address"}, "e-mail is not a valid address"),
         ({"email": "x'; DROP TABLE contacts;--@example.org"}, "e-mail is not a valid address"),
         ({"email": " "}, "at least one e-mail"),
-        ({"email": DEMO_EMAIL, "scope": "client_data", "client_id": "1900000001"}, "authorisation"),
+        ({"email": DEMO_EMAIL, "scope": "client_data", "client": "1900000001"}, "authorisation"),
         (
             {
                 "email": DEMO_EMAIL,
                 "scope": "client_data",
-                "client_id": "42",
+                "client": "42",
                 "authorization_ref": "DPA-1",
             },
             "unknown client",

@@ -47,7 +47,7 @@ def test_access_json_ends_with_request_id_bundle_and_counts(env: DsrEnv) -> None
 
 
 def test_access_prints_a_table_for_people(env: DsrEnv) -> None:
-    northwind = str(client_id("Northwind Traders"))
+    # The Client by the name the README and the demo show; the ledger keeps its id.
     code, out, _ = dsr(
         "access",
         "-e",
@@ -55,12 +55,14 @@ def test_access_prints_a_table_for_people(env: DsrEnv) -> None:
         "--scope",
         "client_data",
         "--client",
-        northwind,
+        "Northwind Traders",
         "--authorization",
         "NW-DPA-2026-01",
     )
     assert code == 0, out
     assert "crm:us" in out and "fulfilled" in out and ".zip" in out
+    (record,) = env.ledger.list_requests()
+    assert record.client_id == str(client_id("Northwind Traders"))
 
 
 @pytest.mark.parametrize(
@@ -84,6 +86,19 @@ def test_access_prints_a_table_for_people(env: DsrEnv) -> None:
                 "DPA-1",
             ],
             "unknown client",
+        ),
+        (
+            [
+                "--email",
+                DEMO_EMAIL,
+                "--scope",
+                "client_data",
+                "--client",
+                "Northwind Trader",
+                "--authorization",
+                "DPA-1",
+            ],
+            "did you mean 'Northwind Traders'?",
         ),
         (["--email", DEMO_EMAIL, "--phone", "call me"], "phone"),
     ],

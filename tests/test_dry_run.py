@@ -51,7 +51,7 @@ def test_the_launchpad_dry_run_shows_every_service_and_changes_nothing(env: DsrE
     config = {
         "email": DEMO_EMAIL,
         "scope": "client_data",
-        "client_id": NORTHWIND,
+        "client": "Northwind Traders",  # by name, as support knows it
         "authorization_ref": "NW-DPA-2026-01",
     }
     assert env.services is not None

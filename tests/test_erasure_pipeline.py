@@ -218,8 +218,8 @@ def test_a_launchpad_dry_run_changes_nothing_and_needs_a_client_for_client_data(
 
     assert not dry_run(scope="client_data")  # no Client: it would span every tenant
     # A preview lists the Client's rows: it needs the Client's instruction as registration does.
-    assert not dry_run(scope="client_data", client_id=NORTHWIND)
-    assert dry_run(scope="client_data", client_id=NORTHWIND, authorization_ref="NW-DPA-2026-01")
+    assert not dry_run(scope="client_data", client=NORTHWIND)
+    assert dry_run(scope="client_data", client=NORTHWIND, authorization_ref="NW-DPA-2026-01")
     assert env.ledger.list_requests() == []
     mine = expected_rows("us")["maria"]
     assert len(us_rows(env, select(contacts.c.id).where(contacts.c.id.in_(mine["contacts"])))) == 1

@@ -177,8 +177,8 @@ def launchpad(env: DsrEnv, **config: object) -> bool:
 def test_the_launchpad_form_registers_and_refuses_bad_input(env: DsrEnv) -> None:
     assert not launchpad(env, email="not-an-address")
     assert not launchpad(env, email="x@example.org'; DROP TABLE users; --")
-    assert not launchpad(env, email=DEMO_EMAIL, scope="client_data", client_id="999999")
-    assert not launchpad(env, email=DEMO_EMAIL, scope="client_data", client_id=NORTHWIND)
+    assert not launchpad(env, email=DEMO_EMAIL, scope="client_data", client="999999")
+    assert not launchpad(env, email=DEMO_EMAIL, scope="client_data", client=NORTHWIND)
     assert env.ledger.list_requests() == []  # nothing registered by any refusal
 
     assert launchpad(env, email=DEMO_EMAIL, ticket_ref="SUP-77")

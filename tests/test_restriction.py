@@ -110,8 +110,9 @@ def test_the_launchpad_form_needs_valid_grounds_and_input(env: DsrEnv) -> None:
     with pytest.raises(DagsterInvalidConfigError):
         launchpad(env, email=DEMO_EMAIL, grounds="because")
     assert not launchpad(env, email="maria at example.org", grounds="legal_claims")
+    assert not launchpad(env, email=DEMO_EMAIL)  # the form's default leaves the grounds unchosen
     assert not launchpad(
-        env, email=DEMO_EMAIL, grounds="legal_claims", scope="client_data", client_id="424242"
+        env, email=DEMO_EMAIL, grounds="legal_claims", scope="client_data", client="424242"
     )
     assert env.ledger.list_requests() == []
 

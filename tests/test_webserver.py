@@ -31,6 +31,17 @@ run_coordinator:
 """
 
 REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
+# What the Launchpad asks for when it opens a job: the YAML it shows, and whether it is valid.
+LAUNCHPAD = """
+query Launchpad($selector: PipelineSelector!, $config: RunConfigData!) {
+  runConfigSchemaOrError(selector: $selector) {
+    ... on RunConfigSchema {
+      rootDefaultYaml
+      isRunConfigValid(runConfigData: $config) { __typename }
+    }
+  }
+}
+"""
 
 
 def free_port() -> int:
@@ -112,11 +123,30 @@ def wait_for_run(client: DagsterGraphQLClient, run_id: str) -> DagsterRunStatus:
 
 def test_support_flow_through_graphql(live: tuple[DsrEnv, DagsterGraphQLClient]) -> None:
     env, client = live
-    # A form missing its required e-mail is rejected by the config schema before any run starts.
-    with pytest.raises(DagsterGraphQLClientError, match="email"):
+    # The Launchpad opens on the form alone, valid as it stands ("No errors"), no resources.
+    for job in ("register_access_request_job", "register_restriction_request_job"):
+        selector = {
+            "repositoryLocationName": "inextcrm_dsr",
+            "repositoryName": "__repository__",
+            "pipelineName": job,
+        }
+        schema = client._execute(LAUNCHPAD, {"selector": selector, "config": {}})
+        opened = schema["runConfigSchemaOrError"]["rootDefaultYaml"]
+        assert "resources" not in opened and "email: ''" in opened, opened
+        valid = client._execute(LAUNCHPAD, {"selector": selector, "config": opened})
+        assert valid["runConfigSchemaOrError"]["isRunConfigValid"]["__typename"] == (
+            "PipelineConfigValidationValid"
+        )
+    # A scope that is not one of the form's choices is rejected by the config schema before any
+    # run starts (an empty or malformed e-mail is the intake step's to refuse).
+    with pytest.raises(DagsterGraphQLClientError, match="scope"):
         client.submit_job_execution(
             "register_access_request_job",
-            run_config={"ops": {"register_access_request": {"config": {"ticket_ref": "SUP-1"}}}},
+            run_config={
+                "ops": {
+                    "register_access_request": {"config": {"email": DEMO_EMAIL, "scope": "all"}}
+                }
+            },
         )
     assert env.ledger.list_requests() == []
 

@@ -32,7 +32,12 @@ ScopeOpt = Annotated[
     ),
 ]
 Client = Annotated[
-    str | None, typer.Option("--client", help="Client id (only with --scope client_data)")
+    str | None,
+    typer.Option(
+        "--client",
+        help='The Client, by its id or its name, e.g. "Northwind Traders" (only with --scope '
+        "client_data)",
+    ),
 ]
 Authz = Annotated[
     str | None,
