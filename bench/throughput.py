@@ -1,7 +1,7 @@
 """Benchmark requests per second through the product's own Dagster batch jobs.
 
     .venv/bin/python -m bench.throughput [--contacts 100000] [--requests 1000] [--singles 3]
-        [--json PATH]
+        [--instance-postgres] [--json PATH]
 
 A fresh home seeded with the demo CRM (us + eu, ``--contacts`` each, services on as the demo
 has them: the local stand-ins for Google, Dropbox and GoToMeeting), then, as a user with a
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=1000, help="requests of each kind")
     p.add_argument("--singles", type=int, default=3, help="one-at-a-time requests, each kind")
     p.add_argument("--batch-size", type=int, default=200, help="DSR_BATCH_SIZE")
+    p.add_argument(
+        "--instance-postgres",
+        action="store_true",
+        help="keep Dagster's runs and events in a throwaway PostgreSQL (DSR_DAGSTER_STORAGE_URL) "
+        "instead of SQLite files under DAGSTER_HOME",
+    )
     p.add_argument("--json", metavar="PATH", type=Path, help="write the figures here")
     return p.parse_args(argv)
 
@@ -103,6 +111,8 @@ def _stages(env: dict[str, str], request_ids: set[str]) -> dict[str, float]:
     """Seconds per stage summed over the batch runs holding these requests (their metadata)."""
     from dagster import DagsterEventType, DagsterInstance
 
+    if "DSR_DAGSTER_STORAGE_URL" in env:  # dagster.yaml names the variable, not the URL
+        os.environ["DSR_DAGSTER_STORAGE_URL"] = env["DSR_DAGSTER_STORAGE_URL"]
     instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
     totals: dict[str, float] = {}
     for run in instance.get_runs():
@@ -118,7 +128,29 @@ def _stages(env: dict[str, str], request_ids: set[str]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in totals.items()}
 
 
+@contextmanager
+def _instance_storage(args: argparse.Namespace, console: Console) -> Iterator[dict[str, str]]:
+    """The environment that puts the Dagster instance in a throwaway PostgreSQL, if asked."""
+    if not args.instance_postgres:
+        yield {}
+        return
+    from tests.pg_server import start
+
+    server = start()
+    database = server.create_database()
+    console.print(f"Dagster instance storage: throwaway PostgreSQL on port {server.port}")
+    try:
+        yield {"DSR_DAGSTER_STORAGE_URL": server.url(database, driver="postgresql+psycopg2")}
+    finally:
+        server.stop()
+
+
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    with _instance_storage(args, console) as storage:
+        return _run(args, console, storage)
+
+
+def _run(args: argparse.Namespace, console: Console, storage: dict[str, str]) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="dsr-throughput-"))
     home = work / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_") and k != "DAGSTER_HOME"}
@@ -126,6 +158,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "DSR_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
         "DSR_BATCH_SIZE": str(args.batch_size),
+        **storage,
     }
     console.print(f"seeding the demo CRM ({args.contacts:,} contacts per region) in {home}")
     seeded, _, _ = _dsr(env, "seed", "--contacts", str(args.contacts))
@@ -138,6 +171,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "requests": args.requests,
         "batch_size": args.batch_size,
         "cpus": os.cpu_count(),
+        "instance_storage": "postgresql" if storage else "sqlite",
         "seed_seconds": round(seeded, 1),
     }
     for kind, command, emails, verified in (
@@ -172,7 +206,8 @@ def render(console: Console, figures: dict[str, Any]) -> None:
     table = Table(
         title=f"{figures['requests']} requests of each kind, demo CRM "
         f"{figures['contacts_per_region']:,} contacts per region, batches of "
-        f"{figures['batch_size']}, {figures['cpus']} CPUs"
+        f"{figures['batch_size']}, Dagster instance on {figures['instance_storage']}, "
+        f"{figures['cpus']} CPUs"
     )
     for column in ("kind", "wall s", "req/s", "peak RSS MB", "states", "one at a time"):
         table.add_column(column)
