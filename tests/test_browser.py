@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
@@ -33,6 +34,9 @@ from tests.browser_env import (
     screenshots_dir,
 )
 from tests.dsr_env import DsrEnv, environment, make_env
+
+if TYPE_CHECKING:  # imported where used: without playwright the test skips, not errors
+    from playwright.sync_api import Page
 
 # The UI, its daemon and its runs live in other processes on the machine's clock.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_clock]
@@ -68,7 +72,7 @@ def live(tmp_path: Path) -> Iterator[tuple[DsrEnv, Ui]]:
 
 
 @pytest.fixture
-def page(live: tuple[DsrEnv, Ui]) -> Iterator[object]:
+def page(live: tuple[DsrEnv, Ui]) -> Iterator[Page]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -85,36 +89,36 @@ def page(live: tuple[DsrEnv, Ui]) -> Iterator[object]:
 class Steps:
     """One screenshot per step, numbered in the order taken."""
 
-    def __init__(self, page: object, folder: Path) -> None:
+    def __init__(self, page: Page, folder: Path) -> None:
         self.page = page
         self.folder = folder
         self.taken: list[Path] = []
 
     def shot(self, name: str) -> None:
         path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
-        self.page.wait_for_timeout(500)  # type: ignore[attr-defined]  # animations settle
-        self.page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        self.page.wait_for_timeout(500)  # animations settle
+        self.page.screenshot(path=str(path), full_page=True)
         self.taken.append(path)
 
 
-def open_form(page: object, ui: Ui, job: str, text: str) -> None:
-    page.goto(f"{ui.url}/locations/{LOCATION}/jobs/{job}/playground")  # type: ignore[attr-defined]
-    page.wait_for_selector(".CodeMirror")  # type: ignore[attr-defined]
+def open_form(page: Page, ui: Ui, job: str, text: str) -> None:
+    page.goto(f"{ui.url}/locations/{LOCATION}/jobs/{job}/playground")
+    page.wait_for_selector(".CodeMirror")
     # CodeMirror's own setValue: typed keys would be re-indented by the editor.
-    page.evaluate(  # type: ignore[attr-defined]
-        "t => document.querySelector('.CodeMirror').CodeMirror.setValue(t)", text
-    )
+    page.evaluate("t => document.querySelector('.CodeMirror').CodeMirror.setValue(t)", text)
 
 
-def launch(page: object, ui: Ui) -> tuple[str, str]:
+def launch(page: Page, ui: Ui) -> tuple[str, str]:
     """Click Launch Run; the run's id (from the page the UI lands on) and how it ended."""
     from playwright.sync_api import expect
 
-    button = page.get_by_role("button", name="Launch Run")  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name="Launch Run")
     expect(button).to_be_enabled()
     button.click()
-    page.wait_for_url(RUN_URL)  # type: ignore[attr-defined]
-    run_id = RUN_URL.search(page.url).group(1)  # type: ignore[attr-defined,union-attr]
+    page.wait_for_url(RUN_URL)
+    match = RUN_URL.search(page.url)
+    assert match is not None
+    run_id = match.group(1)
     return run_id, wait_for_run(ui.client, run_id)
 
 
@@ -127,7 +131,7 @@ def fulfilment_of(env: DsrEnv, intake_id: str) -> tuple[str, str]:
 
 def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     live: tuple[DsrEnv, Ui],
-    page: object,
+    page: Page,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -151,7 +155,8 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     open_form(page, ui, "register_access_request_job", refused)
     _run_id, status = launch(page, ui)
     assert status == "FAILURE"
-    expect(page.get_by_text("Request not registered, check the form's email field").first)
+    sentence = "Request not registered, check the form's email field"
+    expect(page.get_by_text(sentence).first).to_be_visible()
     steps.shot("run-refused-naming-the-field")
     assert env.ledger.list_requests() == []
 
@@ -164,7 +169,7 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     run_id, request_id = fulfilment_of(env, intake_id)
     link = f"{ui.url}/runs/{run_id}"
     expect(page.get_by_text(link).first).to_be_visible()
-    page.goto(link)  # type: ignore[attr-defined]
+    page.goto(link)
     assert wait_for_run(ui.client, run_id) == "SUCCESS"
     expect(page.get_by_text("Success").first).to_be_visible()
     steps.shot("access-fulfilled")
@@ -176,11 +181,11 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     open_form(page, ui, "register_erasure_request_job", dry)
     _run_id, status = launch(page, ui)
     assert status == "SUCCESS"
-    page.get_by_text("[Show Markdown]").first.click()  # type: ignore[attr-defined]
-    dialog = page.get_by_role("dialog")  # type: ignore[attr-defined]
+    page.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("table").first).to_be_visible()
     steps.shot("dry-run-plan")
-    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    page.keyboard.press("Escape")
     assert [r.request_id for r in env.ledger.list_requests()] == [request_id]
 
     # 5. The erasure, identity verified on the form: a signed proof.
@@ -189,7 +194,7 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     intake_id, status = launch(page, ui)
     assert status == "SUCCESS"
     run_id, request_id = fulfilment_of(env, intake_id)
-    page.goto(f"{ui.url}/runs/{run_id}")  # type: ignore[attr-defined]
+    page.goto(f"{ui.url}/runs/{run_id}")
     assert wait_for_run(ui.client, run_id) == "SUCCESS"
     expect(page.get_by_text("Success").first).to_be_visible()
     steps.shot("erasure-proof")
@@ -211,28 +216,38 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     pages += [f"/assets/{'/'.join(path)}" for path in materialised_assets(ui)]
     seen = {}
     for path in pages:
-        page.goto(ui.url + path)  # type: ignore[attr-defined]
-        page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
-        seen[path] = page.inner_text("body").lower()  # type: ignore[attr-defined]
+        page.goto(ui.url + path)
+        page.wait_for_load_state("networkidle")
+        seen[path] = page.inner_text("body").lower()
         if path == "/runs":
             steps.shot("runs-after-erasure")
     assert [p for p, text in seen.items() if any(h in text for h in HER)] == []
 
     # 7. The browser: Dagster keeps each job's Launchpad text in localStorage
     # ("dagster.v2.-<location>-<repository>-<job>"), her e-mail with it; no erasure reaches it.
-    storage = page.evaluate(BROWSER_STORAGE)  # type: ignore[attr-defined]
+    storage = page.evaluate(BROWSER_STORAGE)
     launchpads = sorted(k for k in storage["localStorage"] if k.startswith("dagster.v2."))
     holding = [k for k in launchpads if DEMO_EMAIL in storage["localStorage"][k].lower()]
     with capsys.disabled():
         print(f"Launchpad text kept by the browser (localStorage): {holding}")
     assert holding  # so the README's warning stays true; if Dagster stops, drop it there
     assert [k for k, v in storage["indexedDB"].items() if any(h in v.lower() for h in HER)] == []
-    page.evaluate(  # type: ignore[attr-defined]
-        "keys => keys.forEach(k => localStorage.removeItem(k))", launchpads
-    )
-    after = page.evaluate(BROWSER_STORAGE)  # type: ignore[attr-defined]
+    # What the README tells support to do: empty the editor (select all, delete); the × on a
+    # tab shows only beside a second tab, so the last tab's text cannot be closed away.
+    for key in holding:
+        job = key.rsplit("-", 1)[1]
+        page.goto(f"{ui.url}/locations/{LOCATION}/jobs/{job}/playground")
+        page.locator(".CodeMirror").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Delete")
+        page.wait_for_function(
+            "([key, her]) => !(localStorage.getItem(key) || '').toLowerCase().includes(her)",
+            arg=[key, DEMO_EMAIL.lower()],
+        )
+    steps.shot("launchpad-emptied")
+    after = page.evaluate(BROWSER_STORAGE)
     assert not any(h in str(after).lower() for h in HER)
-    assert len(steps.taken) == 6
+    assert len(steps.taken) == 7
 
 
 def materialised_assets(ui: Ui) -> list[list[str]]:
