@@ -62,7 +62,7 @@ def screenshots_dir(tmp_path: Path) -> Path:
     """``$DSR_SCREENSHOTS_DIR`` when set (to keep them, e.g. for the README), else the test's
     own temporary folder."""
     chosen = os.environ.get("DSR_SCREENSHOTS_DIR", "").strip()
-    folder = Path(chosen) if chosen else tmp_path / "screenshots"
+    folder = Path(chosen).resolve() if chosen else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -2,8 +2,8 @@
 serves, from a refused form to an erasure with its proof, and then looks for the person's e-mail
 in everything the instance and the browser still hold.
 
-Run it alone with `pytest -m browser -s` (``-s`` is not needed to see the screenshots' folder);
-``DSR_SCREENSHOTS_DIR=docs/screenshots`` keeps the step screenshots for the README.
+Run it alone with `pytest -m browser`; it prints the folder of its step screenshots (the test's
+temporary folder, or ``$DSR_SCREENSHOTS_DIR`` to keep them).
 """
 
 from __future__ import annotations
@@ -61,7 +61,14 @@ def _yaml(value: object) -> str:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[DsrEnv, Ui]]:
+def shots(tmp_path: Path) -> Path:
+    """Where the step screenshots go, read before ``live`` hides every DSR_* variable (dsr
+    itself would refuse DSR_SCREENSHOTS_DIR as a name it does not read)."""
+    return screenshots_dir(tmp_path)
+
+
+@pytest.fixture
+def live(tmp_path: Path, shots: Path) -> Iterator[tuple[DsrEnv, Ui]]:
     require_browser()
     home = tmp_path / "home"
     # No stand-ins of the test's own: `dsr ui` starts them, as it does for support.
@@ -132,16 +139,15 @@ def fulfilment_of(env: DsrEnv, intake_id: str) -> tuple[str, str]:
 def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     live: tuple[DsrEnv, Ui],
     page: Page,
-    tmp_path: Path,
+    shots: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from playwright.sync_api import expect
 
     env, ui = live
-    folder = screenshots_dir(tmp_path)
     with capsys.disabled():
-        print(f"\nscreenshots of each step: {folder}")
-    steps = Steps(page, folder)
+        print(f"\nscreenshots of each step: {shots}")
+    steps = Steps(page, shots)
 
     # 1. A value the form's schema does not allow: Launch stays disabled, the error names it.
     open_form(page, ui, "register_access_request_job", form("register_access_request", scope="x"))

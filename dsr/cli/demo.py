@@ -211,7 +211,7 @@ def ui(
 ) -> None:
     """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME.
 
-    With --json, one JSON line says where the UI is before it starts (it runs until Ctrl-C)."""
+    With --json, one JSON document says where the UI is before it starts (it runs until Ctrl-C)."""
     from dsr.services_mode import start_services_if_standins
     from pipelines.launch import instance_for
 
