@@ -59,9 +59,10 @@ def require_browser() -> None:
 
 
 def screenshots_dir(tmp_path: Path) -> Path:
-    """``$DSR_SCREENSHOTS_DIR`` when set (to keep them, e.g. for the README), else the test's
-    own temporary folder."""
-    chosen = os.environ.get("DSR_SCREENSHOTS_DIR", "").strip()
+    """``$UI_SCREENSHOTS_DIR`` when set (to keep them, e.g. for the README), else the test's
+    own temporary folder. Not a DSR_* name: dsr refuses every DSR_* variable it does not read,
+    and the code location is imported when the tests are collected."""
+    chosen = os.environ.get("UI_SCREENSHOTS_DIR", "").strip()
     folder = Path(chosen).resolve() if chosen else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder

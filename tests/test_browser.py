@@ -3,7 +3,7 @@ serves, from a refused form to an erasure with its proof, and then looks for the
 in everything the instance and the browser still hold.
 
 Run it alone with `pytest -m browser`; it prints the folder of its step screenshots (the test's
-temporary folder, or ``$DSR_SCREENSHOTS_DIR`` to keep them).
+temporary folder, or ``$UI_SCREENSHOTS_DIR`` to keep them).
 """
 
 from __future__ import annotations
@@ -62,8 +62,7 @@ def _yaml(value: object) -> str:
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    """Where the step screenshots go, read before ``live`` hides every DSR_* variable (dsr
-    itself would refuse DSR_SCREENSHOTS_DIR as a name it does not read)."""
+    """Where the step screenshots go (made before the UI starts, so a bad folder fails fast)."""
     return screenshots_dir(tmp_path)
 
 
@@ -178,7 +177,10 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     page.goto(link)
     assert wait_for_run(ui.client, run_id) == "SUCCESS"
     expect(page.get_by_text("Success").first).to_be_visible()
-    steps.shot("access-fulfilled")
+    # The bundle's materialisation (path, SHA-256, counts) is lower in the log: filter to it.
+    page.locator("input[placeholder^='Filter']").fill("access_bundle")
+    expect(page.get_by_text("Materialized value access_bundle").first).to_be_visible()
+    steps.shot("access-bundle")
     access = env.ledger.get(request_id)
     assert access.state == State.FULFILLED and Path(access.result["bundle"]).is_file()
 
