@@ -179,7 +179,9 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     expect(page.get_by_text("Success").first).to_be_visible()
     # The bundle's materialisation (path, SHA-256, counts) is lower in the log: filter to it.
     page.locator("input[placeholder^='Filter']").fill("access_bundle")
-    expect(page.get_by_text("Materialized value access_bundle").first).to_be_visible()
+    bundle = page.get_by_text("Materialized value access_bundle").first
+    expect(bundle).to_be_visible()
+    bundle.scroll_into_view_if_needed()  # the log keeps itself scrolled to its end
     steps.shot("access-bundle")
     access = env.ledger.get(request_id)
     assert access.state == State.FULFILLED and Path(access.result["bundle"]).is_file()
