@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh Debian machine and runs the test suite:
 #   bash scripts/test.sh [pytest arguments...]
-# Installs PostgreSQL's server binaries if missing (the tests start a throwaway server), makes
-# .venv, installs the project with its test extras, then runs pytest with any arguments given.
+# Installs PostgreSQL's server binaries (the tests start a throwaway server) and Chromium (the
+# browser test drives it) if missing, makes .venv, installs the project with its test extras,
+# then runs pytest with any arguments given.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -40,6 +41,16 @@ have_postgres() {
 
 if ! have_postgres; then
     apt_install postgresql
+fi
+
+# The browser test (pytest -m browser) drives Debian's Chromium through Playwright; Playwright's
+# own browser download (`playwright install`) is never used.
+have_chromium() {
+    [ -x /usr/bin/chromium ]
+}
+
+if ! have_chromium; then
+    apt_install chromium
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -14,7 +14,7 @@ from tests import pg_server as pg
 from tests.clock import FROZEN_NOW
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
@@ -55,7 +55,7 @@ def pg_server() -> Iterator[pg.PgServer]:
         server = pg.start()
     except (pg.PgUnavailable, OSError, TimeoutError) as exc:
         reason = f"PostgreSQL test server could not start: {exc}"
-        if _in_ci():
+        if in_ci():
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     try:

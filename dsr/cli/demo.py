@@ -211,7 +211,7 @@ def ui(
 ) -> None:
     """Start `dagster dev` on this code location, with DAGSTER_HOME under DSR_HOME.
 
-    With --json, one JSON line says where the UI is before it starts (it runs until Ctrl-C)."""
+    With --json, one JSON document says where the UI is before it starts (it runs until Ctrl-C)."""
     from dsr.services_mode import start_services_if_standins
     from pipelines.launch import instance_for
 
@@ -220,15 +220,18 @@ def ui(
     settings = Settings.from_env()
     open_home(settings, as_json=as_json)
     instance_for(settings)
-    # The code location dagster dev starts must find the same home, whatever its folder.
+    url = f"http://127.0.0.1:{port}"
+    # The code location dagster dev starts must find the same home, whatever its folder; and an
+    # intake run's link to its fulfilment run must point at this UI's port, not the default one
+    # (a URL set on purpose, e.g. behind a proxy, is kept).
     env = {
         **os.environ,
         "DAGSTER_HOME": str(settings.dagster_home),
         "DSR_HOME": str(settings.home),
+        "DAGSTER_WEBSERVER_URL": os.environ.get("DAGSTER_WEBSERVER_URL", "").strip() or url,
     }
     workspace = str(REPO / "workspace.yaml")
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1"]
-    url = f"http://127.0.0.1:{port}"
     # dagster dev's own log goes to a file (the terminal with --verbose).
     log_path = None if options.verbose else settings.home / "logs" / "dagster-dev.log"
     if as_json:
