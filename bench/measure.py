@@ -135,7 +135,9 @@ def discover(
         for key, f in by_subject.items():
             found[key].append(f)
         idents = {i for f in by_subject.values() for i in f.identities}
-        terms = max(terms, len(MentionMatcher(idents).prefilter_terms()))
+        # None: some identity has no ASCII part to filter on, so every text is streamed.
+        prefilter = MentionMatcher(idents).prefilter_terms()
+        terms = max(terms, len(prefilter) if prefilter is not None else 0)
     seconds = perf_counter() - start
     flat = [f for fs in found.values() for f in fs]
     return Discovery(

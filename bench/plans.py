@@ -85,7 +85,11 @@ def plans(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for c, sql, params in seen.values():
         table, condition = _label(sql)
-        if table in ("sqlite_master", "sqlite_temp_master") or table.startswith("pg_"):
+        if (
+            table in ("sqlite_master", "sqlite_temp_master")
+            or table.startswith("pg_")
+            or not table.isidentifier()  # a table-valued pragma (`FROM ?`): reflection too
+        ):
             continue  # reflection, not discovery
         with c.engine.connect() as conn:
             detail, indexed = _explain(conn, conn.dialect.name, sql, params)

@@ -52,8 +52,8 @@ def _position_pg(element: position, compiler: Any, **kw: Any) -> str:
     return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
-def _lit(text: str) -> ColumnElement:
-    return literal(text, literal_execute=True)
+def _lit(value: str | int) -> ColumnElement:
+    return literal(value, literal_execute=True)
 
 
 def match_expression(kind: str, column: ColumnElement) -> ColumnElement:
@@ -67,7 +67,9 @@ def match_expression(kind: str, column: ColumnElement) -> ColumnElement:
         for mark in _EXTENSION_MARKS:
             expr = func.replace(expr, _lit(mark), _lit(_CUT))
         # Everything before the first extension mark ("x" after the replacements above).
-        return func.substr(expr, 1, position(expr.concat(_lit(_CUT)), _lit(_CUT)) - 1)
+        # The numbers are literals too: bound, they made the query's expression differ from the
+        # index's, and SQLite read every row (users and invoices: 21 ms of a 54 ms discovery).
+        return func.substr(expr, _lit(1), position(expr.concat(_lit(_CUT)), _lit(_CUT)) - _lit(1))
     return column
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from connectors.base import Findings, Identity
 from connectors.crm_sql import CrmSqlConnector, resolve_across
@@ -144,3 +148,45 @@ def test_hostile_but_valid_addresses_find_nothing_and_break_nothing(
 ) -> None:
     found = find_all(regions, {"x": {parse_identity("email", email)}}, "all")["x"]
     assert all(f.rows == [] and f.mentions == [] for f in found.values())
+
+
+def test_the_statements_discovery_sends_use_the_identity_indexes(
+    regions: list[CrmSqlConnector],
+) -> None:
+    """What the planner does with the statement really sent (its bound parameters included):
+    a phone expression whose numbers were bound differed from the index's, and every phone
+    lookup read the whole table while `dsr datamap check` said it was indexed."""
+    sent: list[tuple[Any, str, Any]] = []
+
+    def capture(conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "_match" in statement and conn.dialect.name == "sqlite":
+            sent.append((conn, statement, params))
+
+    us = next(c for c in regions if c.region == "us")
+    event.listen(us.engine, "before_cursor_execute", capture)
+    try:
+        resolve_across(
+            regions,
+            {"m": {parse_identity("email", DEMO_EMAIL), parse_identity("phone", "+14155550142")}},
+            scope="user_account",
+            client_id=None,
+        )
+    finally:
+        event.remove(us.engine, "before_cursor_execute", capture)
+    if us.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by cost on tiny tables")
+    # Without the seed's ANALYZE statistics, as on a large table: the planner then seeks
+    # wherever an index matches the expression, and a tiny table's cheap scan hides nothing.
+    path = us.engine.url.database
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("DELETE FROM sqlite_stat1")
+        raw.commit()
+    plans: dict[str, set[str]] = {}
+    with closing(sqlite3.connect(path)) as raw:
+        for _, statement, params in sent:
+            table = statement.split("FROM ", 1)[1].split()[0]
+            rows = raw.execute(f"EXPLAIN QUERY PLAN {statement}", params).fetchall()
+            plans.setdefault(table, set()).add(" ".join(str(r[-1]) for r in rows))
+    assert {"users", "invoices"} <= set(plans)
+    for table in ("users", "invoices"):
+        assert all("USING INDEX" in p for p in plans[table]), (table, plans[table])
