@@ -2,9 +2,9 @@
 
 One discovery pass per table for all of them, then each request's own bundle, exactly as the
 per-request ``access_fulfilment`` job makes it (``bundle_issue``): same file, same ledger record,
-same materialisations of its own partitions (``subject_identities``, ``crm_<region>_findings``,
-``<service>_findings``, ``access_bundle``). A request whose bundle fails is marked failed with
-its reason; the others finish.
+same materialisations of its own partitions (``access_subject_identities``,
+``crm_<region>_findings``, ``<service>_findings``, ``access_bundle``). A request whose bundle
+fails is marked failed with its reason; the others finish.
 """
 
 import time
@@ -12,6 +12,7 @@ import time
 from dagster import Nothing, OpExecutionContext, Out, Output, in_process_executor, job, op
 
 from pipelines.assets.bundle import bundle_metadata
+from pipelines.assets.discovery import subject_asset_name
 from pipelines.assets.services import search_service
 from pipelines.batch_common import (
     BatchConfig,
@@ -89,7 +90,9 @@ def fulfil_access_batch(
                 continue
             finish_cleanup(context.instance, led, staging, led.get(rid))
             release_request(led, rid, context.run.run_id)
-            materialize(context, "subject_identities", rid, {"identities": kinds(identities)})
+            materialize(
+                context, subject_asset_name("access"), rid, {"identities": kinds(identities)}
+            )
             for region, f in crm_findings.items():
                 materialize(context, f"crm_{region}_findings", rid, {"rows": f.total_rows})
             for s in searches:

@@ -15,7 +15,17 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from dagster import AssetMaterialization, Config, Failure, MetadataValue, OpExecutionContext, Output
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetMaterialization,
+    Config,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+)
 from pydantic import Field
 
 from connectors.base import Findings, Identity
@@ -23,6 +33,7 @@ from connectors.crm_resolution import Resolution
 from connectors.crm_sql import CrmSqlConnector
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, State
 from dsr.ledger.work import RESOLVED
+from pipelines.checks import VERIFIED_CHECK
 from pipelines.request_lease import hold_request
 from pipelines.request_state import JOB_TYPES, launch_blocker
 
@@ -127,6 +138,23 @@ def materialize(context: OpExecutionContext, asset: str, request_id: str, metada
     """The request's own partition of ``asset``, materialised by this batch run."""
     context.log_event(
         AssetMaterialization(asset_key=asset, partition=request_id, metadata=metadata)
+    )
+
+
+def check_verified(
+    context: OpExecutionContext, asset: str, request_id: str, passed: bool, remaining: int
+) -> None:
+    """The request's own result of the erasure asset's verification check, as a single run
+    records it, so the check's partitions read the same whichever way a request was erased."""
+    context.log_event(
+        AssetCheckEvaluation(
+            asset_key=AssetKey(asset),
+            check_name=VERIFIED_CHECK,
+            passed=passed,
+            severity=AssetCheckSeverity.ERROR,
+            partition=request_id,
+            metadata={"remaining": remaining},
+        )
     )
 
 

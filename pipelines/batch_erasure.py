@@ -14,10 +14,12 @@ from dagster import Nothing, OpExecutionContext, Out, Output, in_process_executo
 
 from connectors.crm_erase import CrmEraser, ErasureResult
 from dsr.ledger import RequestRecord
+from pipelines.assets.discovery import subject_asset_name
 from pipelines.assets.services import ServiceOutcome, erase_service
 from pipelines.batch_common import (
     Batch,
     BatchConfig,
+    check_verified,
     finish_batch,
     kinds,
     materialize,
@@ -152,11 +154,18 @@ def _materialize(
     outcomes: list[ServiceOutcome],
     proof_sha256: str,
 ) -> None:
-    materialize(context, "subject_identities", rid, {"identities_resolved": kinds(identities)})
+    materialize(
+        context, subject_asset_name("erasure"), rid, {"identities_resolved": kinds(identities)}
+    )
     for r in crm_results:
-        materialize(context, f"crm_{r.region}_erasure", rid, {"applied": r.applied})
+        asset = f"crm_{r.region}_erasure"
+        materialize(context, asset, rid, {"applied": r.applied})
+        check_verified(context, asset, rid, r.verification.ok, len(r.verification.unexpected))
     for o in outcomes:
-        materialize(context, f"{o.system}_erasure", rid, {"status": o.status, "changed": o.changed})
+        asset = f"{o.system}_erasure"
+        materialize(context, asset, rid, {"status": o.status, "changed": o.changed})
+        remaining = sum(sum(v.remaining.values()) for v in o.verifications)
+        check_verified(context, asset, rid, o.verified, remaining)
     materialize(context, "deletion_proof", rid, {"sha256": proof_sha256})
 
 

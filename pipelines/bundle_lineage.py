@@ -5,6 +5,8 @@ a bundle, and its passed check, that no longer exists."""
 from __future__ import annotations
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     AssetObservation,
@@ -13,6 +15,7 @@ from dagster import (
 )
 
 from dsr.ledger import Ledger
+from pipelines.checks import BUNDLE_CHECK
 
 BUNDLE_ASSET = AssetKey("access_bundle")
 BUNDLE_DELETED = "bundle_deleted"  # the audit event the clean-up writes per deleted bundle
@@ -49,6 +52,19 @@ def observe_deleted_bundles(
                     "deleted_by_erasure": erasure_id,
                     "erasure_run": MetadataValue.dagster_run(context.run.run_id),
                 },
+            )
+        )
+        # The check's last word must not stay "passed" for a bundle that is gone: it fails,
+        # as a warning (the deletion is what the erasure promised), saying why.
+        context.log_event(
+            AssetCheckEvaluation(
+                asset_key=BUNDLE_ASSET,
+                check_name=BUNDLE_CHECK,
+                passed=False,
+                severity=AssetCheckSeverity.WARN,
+                partition=request_id,
+                description=f"No bundle to check: deleted by erasure {erasure_id}",
+                metadata={"problem": "bundle deleted by erasure", "deleted_by_erasure": erasure_id},
             )
         )
     return len(deleted)

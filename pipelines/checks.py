@@ -1,29 +1,27 @@
 """Checks an engineer sees beside the assets: is each bundle what its manifest says?"""
 
-import warnings
 from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    PreviewWarning,
     asset_check,
 )
 
 from dsr.bundle import verify_bundle
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from resources.ledger import LedgerResource
 
-# Partitioned asset checks are "preview" in Dagster 1.13; we rely on them knowingly.
-warnings.filterwarnings(
-    "ignore", "Specifying a partitions_def on an AssetCheckSpec", PreviewWarning
-)
+# The check on every erasure asset (CRM regions and services), one result per request.
+VERIFIED_CHECK = "nothing_left_that_should_not_be"
+BUNDLE_CHECK = "access_bundle_matches_manifest"
 
 
 @asset_check(
+    name=BUNDLE_CHECK,
     asset="access_bundle",
-    partitions_def=request_partitions,
+    partitions_def=partitions_for("access"),
     blocking=True,
     description="Every file in the bundle matches the SHA-256 in its manifest, and the manifest "
     "signature verifies with our public key.",

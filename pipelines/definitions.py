@@ -5,7 +5,7 @@ from dagster import Definitions
 from dsr.settings import Settings
 from pipelines import breach, cleanup_sweep, deadlines, intake_purge, lift, minors, retention
 from pipelines.assets.bundle import access_bundle_asset
-from pipelines.assets.discovery import crm_findings_asset, subject_identities
+from pipelines.assets.discovery import crm_findings_asset, subject_identities_asset
 from pipelines.assets.erasure import crm_erasure_asset, deletion_proof_asset
 from pipelines.assets.flags import flag_assets
 from pipelines.assets.rectification import crm_rectification_asset, rectification_record_asset
@@ -22,6 +22,7 @@ from pipelines.batch_erasure import erasure_batch_job
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
 from pipelines.jobs import request_jobs
+from pipelines.partitions import REQUEST_GROUPS
 from pipelines.run_queue import system_tags
 from pipelines.sensors import failed_runs_sensor, pending_requests_sensor
 from resources import bound_resources
@@ -34,7 +35,7 @@ def build_definitions(settings: Settings) -> Definitions:
     backups = backup_job()
     core = Definitions(
         assets=[
-            subject_identities,
+            *(subject_identities_asset(group) for group in REQUEST_GROUPS),
             *(crm_findings_asset(region) for region in regions),
             *(service_findings_asset(service) for service in SERVICES),
             access_bundle_asset(regions, SERVICES),

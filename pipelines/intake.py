@@ -30,7 +30,7 @@ from pipelines.intake_names import (
     REQUEST_ID_TAG,
     RESTRICTION_INTAKE_JOB,
 )
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import add_request_partitions
 from resources.crm import CrmDatabasesResource
 from resources.integrations import IntegrationsResource
 from resources.ledger import LedgerResource
@@ -67,7 +67,7 @@ def _register(
         )
     except (IntakeError, DataMapError) as exc:
         raise refusal("Request not registered", str(exc)) from None
-    context.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [record.request_id])
+    add_request_partitions(context.instance, [record])
     context.instance.add_run_tags(context.run.run_id, {REQUEST_ID_TAG: record.request_id})
     metadata: dict[str, object] = {
         "request_id": record.request_id,

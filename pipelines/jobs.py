@@ -18,6 +18,18 @@ ERASURE_JOB = "erasure_fulfilment"
 RECTIFICATION_JOB = "rectification_fulfilment"
 OPT_OUT_JOB = "opt_out_fulfilment"
 RESTRICTION_JOB = "restriction_fulfilment"
+# Each job materialises one asset group, whose assets share the group's request partitions.
+JOB_GROUPS = {
+    ACCESS_JOB: "access",
+    ERASURE_JOB: "erasure",
+    RECTIFICATION_JOB: "rectification",
+    OPT_OUT_JOB: "opt_out",
+    RESTRICTION_JOB: "restriction",
+}
+
+
+def group_of_job(job_name: str) -> str:
+    return JOB_GROUPS[job_name]
 
 
 def executor_for(name: str) -> ExecutorDefinition:
@@ -30,14 +42,14 @@ def _request_job(
 ) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         name,
-        selection=AssetSelection.groups("discovery", group),
+        selection=AssetSelection.groups(group),
         executor_def=executor_for(executor),
         description=description,
     )
 
 
 def request_jobs(executor: str) -> list[UnresolvedAssetJobDefinition]:
-    """One fulfilment job per kind of request, all starting from the same identity resolution."""
+    """One fulfilment job per kind of request: its own asset group, on its own partitions."""
     return [
         _request_job(
             ACCESS_JOB,

@@ -25,8 +25,8 @@ from dsr.faults import crash_point
 from dsr.settings import Settings
 from pipelines.instance_config import dagster_yaml, keep_config
 from pipelines.intake_names import REQUEST_ID_TAG
-from pipelines.jobs import ACCESS_JOB
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.jobs import ACCESS_JOB, group_of_job
+from pipelines.partitions import partitions_name
 
 _WATCHED = {
     DagsterEventType.STEP_START,
@@ -131,7 +131,7 @@ def _opens(home: Path) -> bool:
     try:
         instance = DagsterInstance.from_config(str(home))
         instance.get_runs(limit=1)
-        instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME)
+        instance.get_dynamic_partitions(partitions_name("access"))
         instance.dispose()
     except Exception:  # any schema problem: a set-up that never finished
         return False
@@ -150,7 +150,7 @@ def run_fulfilment(
 ) -> LaunchResult:
     """Execute the request's run in this process and report each step as it finishes; with
     ``log_dir``, write Dagster's log of the run there."""
-    instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [request_id])
+    instance.add_dynamic_partitions(partitions_name(group_of_job(job_name)), [request_id])
     job = defs.resolve_job_def(job_name)
     run_id = make_new_run_id()
     outcome: dict[str, bool] = {}

@@ -27,7 +27,7 @@ from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.handoff import intake_in_flight, request_tags
 from pipelines.jobs import ACCESS_JOB, ERASURE_JOB
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME, request_partitions
+from pipelines.partitions import GROUP_OF_TYPE, known_request_partitions, partitions_for
 from pipelines.request_state import job_for, launch_blocker, record_run_failure
 from resources.ledger import LedgerResource
 
@@ -62,8 +62,11 @@ def pending_requests_sensor(
             for r in ledger.ledger().list_requests(states=[State.RECEIVED])
             if launch_blocker(r) is None
         ]
-        known = set(context.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME))
-        new_partitions = [r.request_id for r in pending if r.request_id not in known]
+        known = known_request_partitions(context.instance)
+        new_partitions: dict[str, list[str]] = defaultdict(list)
+        for r in pending:
+            if r.request_id not in known:
+                new_partitions[GROUP_OF_TYPE[r.type]].append(r.request_id)
         now = datetime.now(UTC)
         launched = _cursor(context.cursor, now)
         # An intake run still working hands its request off itself (pipelines.handoff).
@@ -97,9 +100,10 @@ def pending_requests_sensor(
         cursor = {rid: at for rid, at in launched.items() if rid in still}
         return SensorResult(
             run_requests=runs,
-            dynamic_partitions_requests=(
-                [request_partitions.build_add_request(new_partitions)] if new_partitions else []
-            ),
+            dynamic_partitions_requests=[
+                partitions_for(group).build_add_request(ids)
+                for group, ids in sorted(new_partitions.items())
+            ],
             cursor=json.dumps(cursor, sort_keys=True),
         )
 

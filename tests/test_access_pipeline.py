@@ -14,7 +14,7 @@ from dsr.bundle import verify_bundle
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows
 from dsr.ledger import Scope, State
 from pipelines.launch import run_fulfilment
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import known_request_partitions, partitions_name
 from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment
 from tests.run_env import hold_as_live_run, step_failure_text
@@ -74,7 +74,7 @@ def test_the_run_shows_lineage_counts_and_a_passing_check(env: DsrEnv) -> None:
         if e is not None
     }
     assert set(mats) == {
-        "subject_identities",
+        "access_subject_identities",
         "crm_us_findings",
         "crm_eu_findings",
         "google_findings",
@@ -86,7 +86,7 @@ def test_the_run_shows_lineage_counts_and_a_passing_check(env: DsrEnv) -> None:
     assert mats["google_findings"]["status"].value == "not connected"
     assert mats["crm_us_findings"]["rows_per_table"].data["users"] == 1
     assert mats["crm_eu_findings"]["rows"].value == 0
-    assert mats["subject_identities"]["identities_resolved"].data["cookie_id"] >= 1
+    assert mats["access_subject_identities"]["identities_resolved"].data["cookie_id"] >= 1
     checks = env.instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
     assert [c.dagster_event.event_specific_data.passed for c in checks] == [True]
 
@@ -102,7 +102,7 @@ def test_no_identity_reaches_dagster_storage_staging_or_ledger(env: DsrEnv) -> N
     for path in ledger_files:
         assert DEMO_EMAIL.encode() not in path.read_bytes().lower()
     assert not (env.settings.staging_dir / record.request_id).exists()
-    assert env.instance.has_dynamic_partition(REQUESTS_PARTITIONS_NAME, record.request_id)
+    assert env.instance.has_dynamic_partition(partitions_name("access"), record.request_id)
     assert "@" not in record.request_id
 
 
@@ -185,7 +185,7 @@ def test_launchpad_intake_refuses_bad_input_and_registers_nothing(
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     assert message in failure.event_specific_data.error.message
     assert env.ledger.list_requests() == []
-    assert env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME) == []
+    assert known_request_partitions(env.instance) == set()
 
 
 def test_launchpad_intake_registers_and_the_sensor_launches_once(env: DsrEnv) -> None:

@@ -15,7 +15,7 @@ from dsr.proof.canonical import loads
 from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.launch import run_fulfilment
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import partitions_name
 from resources.engines import engine_for
 from tests.dsr_env import DsrEnv, demo_environment
 from tests.run_env import execute_launch, hold_as_live_run
@@ -31,7 +31,7 @@ def env(tmp_path: Path) -> Iterator[DsrEnv]:
 
 
 def run_batch(env: DsrEnv, request_ids: list[str]):  # type: ignore[no-untyped-def]
-    env.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, request_ids)
+    env.instance.add_dynamic_partitions(partitions_name("access"), request_ids)
     job = env.defs.resolve_job_def(ACCESS_BATCH_JOB)
     return job.execute_in_process(
         run_config={"ops": {"fulfil_access_batch": {"config": {"request_ids": request_ids}}}},
@@ -75,7 +75,7 @@ def test_a_request_another_run_holds_is_left_out_and_the_rest_finish(env: DsrEnv
 
 
 def run_erasure_batch(env: DsrEnv, request_ids: list[str]):  # type: ignore[no-untyped-def]
-    env.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, request_ids)
+    env.instance.add_dynamic_partitions(partitions_name("erasure"), request_ids)
     job = env.defs.resolve_job_def(ERASURE_BATCH_JOB)
     return job.execute_in_process(
         run_config={"ops": {"fulfil_erasure_batch": {"config": {"request_ids": request_ids}}}},

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from dsr.cli.main import app
 from dsr.democrm.planted import DEMO_EMAIL, client_id
 from dsr.ledger import State
+from pipelines.partitions import partitions_name
 from tests.dsr_env import DsrEnv, demo_environment
 
 runner = CliRunner()
@@ -67,7 +68,8 @@ def test_queue_registers_only_and_the_partitions_exist(env: DsrEnv, tmp_path: Pa
     payload = json.loads(result.stdout)
     assert result.exit_code == 0 and payload["registered"] == 2
     assert payload["states"] == {"received": 2}
-    assert set(payload["request_ids"]) <= set(env.instance.get_dynamic_partitions("requests"))
+    opt_outs = set(env.instance.get_dynamic_partitions(partitions_name("opt_out")))
+    assert set(payload["request_ids"]) <= opt_outs
 
 
 @pytest.mark.parametrize(

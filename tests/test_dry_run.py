@@ -10,7 +10,7 @@ import pytest
 from dagster import DagsterEventType
 
 from dsr.democrm.planted import DEMO_EMAIL
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import known_request_partitions
 from tests.cli_env import NORTHWIND, dsr, dsr_json
 from tests.dsr_env import DsrEnv, demo_environment
 
@@ -66,7 +66,7 @@ def test_the_launchpad_dry_run_shows_every_service_and_changes_nothing(env: DsrE
     assert not any("{" in m for m in messages if m)  # a table in metadata, not dicts in logs
 
     assert env.ledger.list_requests() == []
-    assert env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME) == []
+    assert known_request_partitions(env.instance) == set()
     # The services were only searched: the stand-ins still hold everything of hers the real
     # erasure removes (tests/test_erasure_pipeline.py checks the same items gone after it).
     services = env.services

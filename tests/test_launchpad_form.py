@@ -19,7 +19,7 @@ from dagster._core.snap.snap_to_yaml import default_values_yaml_from_type_snap
 from dsr.democrm.planted import DEMO_EMAIL, client_id
 from dsr.ledger import Scope
 from pipelines.intake_names import INTAKE_JOBS, SUBJECT_HASH_TAG
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import known_request_partitions
 from tests.dsr_env import DsrEnv, demo_environment
 
 NORTHWIND = str(client_id("Northwind Traders"))
@@ -82,7 +82,7 @@ def test_a_malformed_email_fails_the_step_in_one_sentence_naming_the_field(env: 
     assert failure.user_failure_data.metadata["field"].value == "email"
     assert failure.error.cause is None  # no "caused by" exception from deep code
     assert env.ledger.list_requests() == []
-    assert env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME) == []
+    assert known_request_partitions(env.instance) == set()
     tags = env.instance.get_run_by_id(result.run_id).tags
     assert len(tags[SUBJECT_HASH_TAG]) == 64 and "maria" not in str(tags)
 

@@ -20,7 +20,7 @@ from dsr.ledger import State
 from dsr.settings import Settings
 from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.launch import instance_for
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import add_request_partitions
 from standins.demo import DemoServices
 from tests.dsr_env import DsrEnv, environment, make_env
 from tests.pg_server import PgServer
@@ -128,7 +128,7 @@ def test_two_batch_runs_at_once_on_a_postgresql_instance(pg_instance_env: DsrEnv
 
     records = [env.register(e) for e in (DEMO_EMAIL, *OTHERS, DEMO_EMAIL, *OTHERS)]
     ids = [r.request_id for r in records]
-    env.instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, ids)
+    add_request_partitions(env.instance, records)
     # The sensor's batch run carries the queue's tags.
     sensor = env.defs.resolve_sensor_def("pending_requests")
     with build_sensor_context(

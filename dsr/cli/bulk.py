@@ -41,7 +41,7 @@ def submit_bulk(
 ) -> None:
     from dsr.bulk_intake import check_rows, read_rows, register_rows
     from pipelines.launch import instance_for
-    from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+    from pipelines.partitions import add_request_partitions
 
     connectors = session.connectors(as_json=as_json)
     try:
@@ -59,7 +59,7 @@ def submit_bulk(
             session.ledger, good, lambda done, _total: progress.update(task, completed=done)
         )
     instance = instance_for(session.settings)
-    instance.add_dynamic_partitions(REQUESTS_PARTITIONS_NAME, [r.request_id for r in records])
+    add_request_partitions(instance, records)
     if not as_json:
         console.print(f"registered {len(records)} {template.type} requests from {path}")
         for line, reason in rejected[:SHOWN_REJECTIONS]:

@@ -43,7 +43,7 @@ def submit(
     run yet. Nothing is written (not even a new home) before every check has passed."""
     from dsr.intake import check_intake, register_request
     from pipelines.launch import instance_for
-    from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+    from pipelines.partitions import add_request_partitions
     from pipelines.request_state import launch_blocker
 
     connectors = session.connectors(as_json=as_json)
@@ -57,9 +57,7 @@ def submit(
         fail(f"request not registered: {exc}", as_json=as_json)
     blocker = launch_blocker(record)
     if queue or blocker:
-        instance_for(session.settings).add_dynamic_partitions(
-            REQUESTS_PARTITIONS_NAME, [record.request_id]
-        )
+        add_request_partitions(instance_for(session.settings), [record])
         then = (
             f"then run it with `dsr run {record.request_id}`, or let the pending-requests sensor "
             "(dsr ui) run it"

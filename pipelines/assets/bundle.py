@@ -15,7 +15,7 @@ from connectors.base import Findings
 from pipelines.assets.services import ServiceSearch
 from pipelines.bundle_issue import IssuedBundle, issue_bundle
 from pipelines.erasure_cleanup import finish_cleanup
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
@@ -30,7 +30,7 @@ GROUP = "access"
 def access_bundle_asset(regions: Sequence[str], services: Sequence[str]) -> AssetsDefinition:
     @asset(
         name="access_bundle",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(GROUP),
         group_name=GROUP,
         ins={
             **{f"crm_{region}_findings": AssetIn() for region in regions},

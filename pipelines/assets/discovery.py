@@ -20,13 +20,12 @@ from connectors.datamap_indexes import unindexed_lookups
 from dsr.faults import crash_point
 from dsr.ledger import RequestType
 from dsr.ledger.work import RESOLVED
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request
 from pipelines.request_state import check_launchable, claim_or_fail, failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
 
-GROUP = "discovery"
 # Databases drop connections and time out; a step that talks to one retries before failing.
 DB_RETRIES = 2
 db_retry = RetryPolicy(
@@ -64,14 +63,30 @@ _CHANGING = {RequestType.ERASURE, RequestType.RECTIFICATION, RequestType.OPT_OUT
              RequestType.RESTRICTION}  # fmt: skip
 
 
-@asset(
-    partitions_def=request_partitions,
-    group_name=GROUP,
-    kinds={"sql"},
-    description="The request's identities resolved to a fixpoint across every regional CRM "
-    "(for a request that changes data, once: later attempts use the recorded resolution).",
-)
-def subject_identities(
+def subject_asset_name(group: str) -> str:
+    return f"{group}_subject_identities"
+
+
+def subject_identities_asset(group: str) -> AssetsDefinition:
+    """The first asset of every request kind's graph: one per kind, on its own partitions."""
+
+    @asset(
+        name=subject_asset_name(group),
+        partitions_def=partitions_for(group),
+        group_name=group,
+        kinds={"sql"},
+        description="The request's identities resolved to a fixpoint across every regional CRM "
+        "(for a request that changes data, once: later attempts use the recorded resolution).",
+    )
+    def _subject(
+        context: AssetExecutionContext, crm: CrmDatabasesResource, ledger: LedgerResource
+    ) -> Output[ResolvedSubject]:
+        return resolve_subject(context, crm, ledger)
+
+    return _subject
+
+
+def resolve_subject(
     context: AssetExecutionContext, crm: CrmDatabasesResource, ledger: LedgerResource
 ) -> Output[ResolvedSubject]:
     request_id = context.partition_key
@@ -145,9 +160,9 @@ def _as_work(resolved: set[Identity], tenants: dict[str, tuple[str, ...]]) -> di
 def crm_findings_asset(region: str) -> AssetsDefinition:
     @asset(
         name=f"crm_{region}_findings",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for("access"),
         group_name="access",
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name("access"))},
         retry_policy=db_retry,
         kinds={"sql"},
         description=f"What the {region} CRM database holds about the person, and where they "

@@ -19,11 +19,12 @@ from dagster import (
 from connectors.crm_erase import CrmEraser, ErasureResult
 from dsr.erasure_attempts import RegionAttempts
 from dsr.ledger import State
-from pipelines.assets.discovery import ResolvedSubject
+from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.assets.services import ServiceOutcome
 from pipelines.bundle_lineage import observe_deleted_bundles
+from pipelines.checks import VERIFIED_CHECK
 from pipelines.erasure_cleanup import finish_cleanup
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from pipelines.proof_issue import issue_deletion_proof
 from pipelines.region_erasure import ErasureSubject, erase_region
 from pipelines.request_lease import hold_request, release_request
@@ -35,7 +36,6 @@ from resources.proofs import ProofStoreResource
 from resources.staging import StagingArea
 
 GROUP = "erasure"
-VERIFIED_CHECK = "nothing_left_that_should_not_be"
 
 
 def crm_erasure_asset(region: str) -> AssetsDefinition:
@@ -43,15 +43,16 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
 
     @asset(
         name=name,
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(GROUP),
         group_name=GROUP,
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name(GROUP))},
         kinds={"sql"},
         check_specs=[
             AssetCheckSpec(
                 VERIFIED_CHECK,
                 asset=name,
                 blocking=True,
+                partitions_def=partitions_for(GROUP),
                 description="A fresh search with every resolved identity finds only rows kept "
                 "with a legal basis or already anonymised.",
             )
@@ -131,7 +132,7 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
 def deletion_proof_asset(regions: Sequence[str], services: Sequence[str]) -> AssetsDefinition:
     @asset(
         name="deletion_proof",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(GROUP),
         group_name=GROUP,
         ins={
             **{f"crm_{region}_erasure": AssetIn() for region in regions},

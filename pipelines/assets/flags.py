@@ -24,9 +24,9 @@ from dagster import (
 
 from connectors.crm_flags import Action, CrmFlagger
 from dsr.ledger import RequestType, State
-from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry
+from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry, subject_asset_name
 from pipelines.erasure_cleanup import finish_cleanup
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
@@ -59,9 +59,9 @@ FLAG_REQUESTS = (OPT_OUT, RESTRICTION)
 def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
     @asset(
         name=f"crm_{region}_{req.group}",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(req.group),
         group_name=req.group,
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name(req.group))},
         retry_policy=db_retry,
         kinds={"sql"},
         description=f"Set the data map's {req.action} on the person's rows in the {region} CRM, "
@@ -134,7 +134,7 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
 def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinition:
     @asset(
         name=f"{req.group}_record",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(req.group),
         group_name=req.group,
         ins={f"crm_{region}_{req.group}": AssetIn() for region in regions},
         kinds={"json"},

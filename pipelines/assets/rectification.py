@@ -14,9 +14,9 @@ from dagster import (
 
 from connectors.crm_rectify import CrmRectifier
 from dsr.ledger import State
-from pipelines.assets.discovery import ResolvedSubject
+from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.erasure_cleanup import finish_cleanup
-from pipelines.partitions import request_partitions
+from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request, release_request
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
@@ -29,9 +29,9 @@ GROUP = "rectification"
 def crm_rectification_asset(region: str) -> AssetsDefinition:
     @asset(
         name=f"crm_{region}_rectification",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(GROUP),
         group_name=GROUP,
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name(GROUP))},
         kinds={"sql"},
         description=f"Correct the person's fields in the {region} CRM, in one transaction, with "
         "a hashed before/after record in the audit log.",
@@ -80,7 +80,7 @@ def crm_rectification_asset(region: str) -> AssetsDefinition:
 def rectification_record_asset(regions: Sequence[str]) -> AssetsDefinition:
     @asset(
         name="rectification_record",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for(GROUP),
         group_name=GROUP,
         ins={f"crm_{region}_rectification": AssetIn() for region in regions},
         kinds={"json"},

@@ -31,8 +31,9 @@ from connectors.services import (
 )
 from dsr.erasure_attempts import record_service_erasure, service_totals
 from dsr.ledger import Ledger, State
-from pipelines.assets.discovery import ResolvedSubject
-from pipelines.partitions import request_partitions
+from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
+from pipelines.checks import VERIFIED_CHECK
+from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
@@ -110,9 +111,9 @@ def _items(findings: list[Findings]) -> dict[str, int]:
 def service_findings_asset(kind: str) -> AssetsDefinition:
     @asset(
         name=f"{kind}_findings",
-        partitions_def=request_partitions,
+        partitions_def=partitions_for("access"),
         group_name="access",
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name("access"))},
         kinds={kind},
         description=f"What the Clients' connected {kind} accounts hold about the person.",
     )
@@ -207,15 +208,16 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
 
     @asset(
         name=name,
-        partitions_def=request_partitions,
+        partitions_def=partitions_for("erasure"),
         group_name="erasure",
-        ins={"subject": AssetIn("subject_identities")},
+        ins={"subject": AssetIn(subject_asset_name("erasure"))},
         kinds={kind},
         check_specs=[
             AssetCheckSpec(
-                "nothing_left_that_should_not_be",
+                VERIFIED_CHECK,
                 asset=name,
                 blocking=True,
+                partitions_def=partitions_for("erasure"),
                 description="A fresh search finds nothing the service's API could erase.",
             )
         ],
@@ -266,7 +268,7 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
             },
         )
         yield AssetCheckResult(
-            check_name="nothing_left_that_should_not_be",
+            check_name=VERIFIED_CHECK,
             passed=outcome.verified,
             severity=AssetCheckSeverity.ERROR,
             metadata={"remaining": sum(sum(v.remaining.values()) for v in outcome.verifications)},
