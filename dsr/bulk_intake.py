@@ -1,18 +1,21 @@
-"""Bulk intake: a CSV of people becomes one request each, checked row by row, registered in chunks.
+"""Bulk intake: a list of people becomes one request each, checked row by row, registered in
+chunks. The list is a CSV file (``dsr … --from-csv``) or the Launchpad's list form; both become
+the same rows, so both get exactly the same checks.
 
 Columns (header row, any order, case-insensitive): ``email`` (required), and optionally
 ``phone``, ``name``, ``scope``, ``client``, ``authorization``, ``ticket``, ``verified_by``; an
-empty cell takes the command's own option. Every row gets exactly the checks a single request
-gets (identities, references, scope and its options, the Client), but the databases are checked
-once and each Client once, so 10,000 rows take seconds. A row that fails a check is rejected
-with its line number and the reason and registers nothing; the valid rows are registered in
-transactions of ``CHUNK`` (each chunk all or nothing).
+empty cell takes the command's own option (the form's shared field). Every row gets exactly the
+checks a single request gets (identities, references, scope and its options, the Client), but
+the databases are checked once and each Client once, so 10,000 rows take seconds. A row that
+fails a check is rejected with its line number (its position in a list) and the reason and
+registers nothing; the valid rows are registered in transactions of ``CHUNK`` (each chunk all
+or nothing).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,8 @@ ALIASES = {
     "verified_by": ("verified_by", "verified-by", "verified by"),
 }
 Progress = Callable[[int, int], None]
+# A row: where it came from (the file's line, the list's 1-based position) and its cells.
+Row = tuple[int, dict[str, str]]
 
 
 @dataclass
@@ -65,7 +70,7 @@ def _columns(header: Sequence[str] | None, path: Path) -> dict[str, str]:
     return found
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def read_rows(path: Path) -> Iterator[Row]:
     """(line number, row by our column names); IntakeError for a file that is not such a CSV."""
     try:
         fh = path.open(newline="", encoding="utf-8-sig")
@@ -78,11 +83,27 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             for n, row in enumerate(reader):
                 if n >= MAX_ROWS:
                     raise IntakeError(f"{path}: more than {MAX_ROWS} rows; split the file")
-                values = {name: (row.get(raw) or "").strip() for name, raw in columns.items()}
+                values = _cells({name: row.get(raw) for name, raw in columns.items()})
                 if any(values.values()):
                     yield reader.line_num, values
         except (csv.Error, UnicodeDecodeError) as exc:
             raise IntakeError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+
+
+def numbered_rows(people: Sequence[Mapping[str, str | None]]) -> Iterator[Row]:
+    """A list of people (by our column names) as rows numbered from 1. Unlike a file's blank
+    line, an empty entry stays: it is a person the list names, and is refused as one."""
+    if len(people) > MAX_ROWS:
+        raise IntakeError(f"more than {MAX_ROWS} people; split the list")
+    unknown = sorted({key for person in people for key in person} - set(ALIASES))
+    if unknown:
+        raise IntakeError(f"unknown field {unknown[0]!r} (fields: {', '.join(ALIASES)})")
+    for position, person in enumerate(people, start=1):
+        yield position, _cells(person)
+
+
+def _cells(values: Mapping[str, str | None]) -> dict[str, str]:
+    return {name: (value or "").strip() for name, value in values.items()}
 
 
 def intake_for(values: dict[str, str], template: IntakeRequest) -> IntakeRequest:
@@ -110,7 +131,7 @@ def intake_for(values: dict[str, str], template: IntakeRequest) -> IntakeRequest
 
 def check_rows(
     connectors: Sequence[CrmSqlConnector],
-    rows: Iterator[tuple[int, dict[str, str]]],
+    rows: Iterable[Row],
     template: IntakeRequest,
     *,
     default_region: str,

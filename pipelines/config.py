@@ -118,3 +118,69 @@ class RestrictionIntakeConfig(IntakeConfig):
         description="Staff handle of who verified the person's identity. A user_account "
         "restriction runs only once this is recorded (here or with `dsr verify-identity`)",
     )
+
+
+class ListKind(StrEnum):
+    """The kinds ``dsr … --from-csv`` registers in bulk: the others need a form per person."""
+
+    access = "access"
+    portability = "portability"
+    erasure = "erasure"
+    opt_out = "opt_out"
+
+
+class Person(Config):
+    """One person on the list; an empty field takes the list form's shared field."""
+
+    email: str = Field(description="The person's e-mail address (required)")
+    phone: str = Field(default="", description="Optional phone number, any format (+country)")
+    name: str = Field(default="", description="Optional full name, used to find mentions")
+    scope: RequestScope | None = Field(
+        default=None, description="This person's scope, if not the form's scope"
+    )
+    client: str = Field(
+        default="", description="This person's Client (name or id), if not the form's client"
+    )
+    authorization_ref: str = Field(
+        default="", description="This person's Client instruction, if not the form's"
+    )
+    ticket_ref: str = Field(default="", description="This person's ticket, if not the form's")
+    identity_verified_by: str = Field(
+        default="",
+        description="Who verified this person's identity (erasure), if not the form's",
+    )
+
+
+class ListIntakeConfig(Config):
+    """Register one request per person on a list, all of one kind; bad entries are refused by
+    their position and register nothing, the others are registered."""
+
+    kind: ListKind = Field(
+        default=ListKind.access,
+        description="access (Art. 15), portability (Art. 20), erasure (Art. 17) or opt_out "
+        "(marketing): one request of this kind per person",
+    )
+    people: list[Person] = Field(
+        default_factory=list,
+        description="The people, each with at least an email, e.g. [{email: a@example.com}, "
+        "{email: b@example.com, phone: '+14155550100', ticket_ref: SUP-2}]",
+    )
+    scope: RequestScope = Field(
+        default=RequestScope.user_account,
+        description="Every person's scope unless their own says otherwise: user_account (their "
+        "own account) or client_data (a Client's data: needs client and authorization_ref)",
+    )
+    client: str = Field(
+        default="",
+        description="The Client (tenant) by name or id, for client_data; a person's own client "
+        "replaces it",
+    )
+    authorization_ref: str = Field(
+        default="", description="Reference of the Client's documented instruction (client_data)"
+    )
+    ticket_ref: str = Field(default="", description="Support ticket reference, e.g. SUP-1234")
+    identity_verified_by: str = Field(
+        default="",
+        description="Staff handle of who verified the people's identities. A user_account "
+        "erasure runs only once this is recorded (here, per person, or `dsr verify-identity`)",
+    )

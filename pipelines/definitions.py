@@ -21,6 +21,7 @@ from pipelines.batch_access import access_batch_job
 from pipelines.batch_erasure import erasure_batch_job
 from pipelines.checks import access_bundle_matches_manifest
 from pipelines.intake import INTAKE_JOB_DEFS
+from pipelines.intake_list import register_request_list_job
 from pipelines.jobs import request_jobs
 from pipelines.partitions import REQUEST_GROUPS
 from pipelines.run_queue import system_tags
@@ -53,6 +54,7 @@ def build_definitions(settings: Settings) -> Definitions:
             access_batch_job,
             erasure_batch_job,
             *INTAKE_JOB_DEFS,
+            register_request_list_job,
             backups,
             expire_backups_job,
         ],

@@ -5,7 +5,8 @@ identities (a restriction keeps them while it is in force), its recorded resolut
 (``dsr.ledger.work``) and its staged findings. An erasure also removes what the system kept
 about the person (Principle 3): earlier export bundles, every Launchpad intake run whose config
 carried the identity (found by its request id, and by the person's keyed hash for those that
-registered nothing: refused forms, dry runs), and the encrypted identities of every request of
+registered nothing: refused forms, dry runs; a list run by the person's own hash tag among its
+list's), and the encrypted identities of every request of
 the same person; Dagster's SQLite storage is then compacted, because a deleted row lingers in a
 SQLite file's free pages until VACUUM.
 
@@ -31,7 +32,7 @@ from dsr.ledger import (
     RequestType,
     State,
 )
-from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG, SUBJECT_HASH_TAG
+from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG, SUBJECT_HASH_TAG, subject_tag
 from resources.staging import StagingArea
 
 CLEANUP_DONE = "cleanup_done"
@@ -92,20 +93,21 @@ def purge_subject_traces(
 
 
 def _delete_finished_intake_runs(instance: DagsterInstance, subject_hash: str) -> int:
-    """Intake runs tagged with the person's hash: failed, refused, dry runs, registered ones.
-    One still running is left: it is about to register a request of its own or fail, and the
-    next erasure or the intake-run purge finds it then."""
+    """Intake runs tagged with the person's hash: failed, refused, dry runs, registered ones,
+    and list runs that name the person among others. One still running is left: it is about to
+    register a request of its own or fail, and the next erasure or the intake-run purge finds it
+    then."""
     deleted = 0
     finished = [
         DagsterRunStatus.SUCCESS,
         DagsterRunStatus.FAILURE,
         DagsterRunStatus.CANCELED,
     ]
-    runs = RunsFilter(tags={SUBJECT_HASH_TAG: subject_hash}, statuses=finished)
-    for run in instance.get_run_records(filters=runs):
-        if run.dagster_run.job_name in INTAKE_JOBS:
-            instance.delete_run(run.dagster_run.run_id)
-            deleted += 1
+    for tags in ({SUBJECT_HASH_TAG: subject_hash}, {subject_tag(subject_hash): "1"}):
+        for run in instance.get_run_records(filters=RunsFilter(tags=tags, statuses=finished)):
+            if run.dagster_run.job_name in INTAKE_JOBS:
+                instance.delete_run(run.dagster_run.run_id)
+                deleted += 1
     return deleted
 
 

@@ -3,13 +3,14 @@ person's keyed hash, and a refusal is one sentence naming the form's field.
 
 The hash tag is how an erasure finds every intake run of its person (the form's identities are in
 the run's config), whatever the run's outcome; it equals the ledger's ``subject_hash`` of the
-request the form would register, so one lookup finds them all.
+request the form would register, so one lookup finds them all. A list run tags every person on
+its list the same way, one tag each (``pipelines.intake_names.subject_tag``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from dagster import Failure, OpExecutionContext
@@ -22,7 +23,7 @@ from dsr.clients import resolve_client
 from dsr.intake_request import IntakeError, IntakeRequest
 from dsr.keys import KeyRing
 from dsr.request_kinds import Scope
-from pipelines.intake_names import SUBJECT_HASH_TAG
+from pipelines.intake_names import SUBJECT_HASH_TAG, subject_tag
 
 # The form field a refusal is about, from the start of intake's message (first match wins).
 _FIELDS: tuple[tuple[str, str], ...] = (
@@ -56,6 +57,14 @@ def tag_subject(context: OpExecutionContext, keys: KeyRing, emails: list[str]) -
     context.instance.add_run_tags(context.run.run_id, tags)
 
 
+def tag_people(context: OpExecutionContext, keys: KeyRing, emails: Iterable[str]) -> None:
+    """Tag a list run with every person's keyed hash first, before anything can fail: the
+    erasure of any one of them then finds the run."""
+    tags = {subject_tag(subject_hash(keys, [email])): "1" for email in emails}
+    if tags:
+        context.instance.add_run_tags(context.run.run_id, tags)
+
+
 def field_of(reason: str) -> str | None:
     text = reason.strip()
     for pattern, field in _FIELDS:
@@ -70,7 +79,12 @@ def first_sentence(text: str) -> str:
     return head if head.endswith(("?", "!")) else head.rstrip(".") + "."
 
 
-def refusal(what: str, reason: str, field: str | None = None) -> Failure:
+def refusal(
+    what: str,
+    reason: str,
+    field: str | None = None,
+    metadata: Mapping[str, object] | None = None,
+) -> Failure:
     """A step failure support can read: one sentence naming the field; the whole reason and
     what to do go in metadata. Raise it ``from None``: a chained exception would be shown as a
     second error with its own stack."""
@@ -80,7 +94,12 @@ def refusal(what: str, reason: str, field: str | None = None) -> Failure:
     where = f", check the form's {field} field" if field else ""
     return Failure(
         description=f"{what}{where}: {first_sentence(reason)}",
-        metadata={"field": field or "", "reason": " ".join(reason.split()), "registered": False},
+        metadata={
+            "field": field or "",
+            "reason": " ".join(reason.split()),
+            "registered": False,
+            **(metadata or {}),
+        },
         allow_retries=False,
     )
 

@@ -25,7 +25,7 @@ from dagster import (
 
 from dsr.settings import Settings
 from pipelines.erasure_cleanup import compact_sqlite_storage
-from pipelines.intake_names import INTAKE_JOBS, REQUEST_ID_TAG
+from pipelines.intake_names import INTAKE_JOBS, REGISTERED_TAG, REQUEST_ID_TAG
 
 PURGE_JOB = "purge_intake_runs_job"
 _FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -39,7 +39,7 @@ def purge_intake_runs(instance: DagsterInstance, retention: timedelta) -> int:
         filters = RunsFilter(job_name=name, statuses=_FINISHED)
         for record in instance.get_run_records(filters=filters):
             run = record.dagster_run
-            if REQUEST_ID_TAG in run.tags:
+            if REQUEST_ID_TAG in run.tags or REGISTERED_TAG in run.tags:  # a list run's mark
                 continue
             ended = record.end_time or record.create_timestamp.timestamp()
             if ended < cutoff:
