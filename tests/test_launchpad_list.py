@@ -22,7 +22,7 @@ from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.intake_names import LIST_INTAKE_JOB, REGISTERED_TAG, REQUEST_ID_TAG
 from pipelines.intake_purge import purge_intake_runs
 from pipelines.launch import run_fulfilment
-from pipelines.partitions import REQUESTS_PARTITIONS_NAME
+from pipelines.partitions import known_request_partitions, partitions_name
 from tests.clock import FROZEN_NOW
 from tests.dsr_env import DsrEnv, demo_environment
 from tests.test_launchpad_form import launchpad_text
@@ -99,8 +99,9 @@ def test_valid_people_are_registered_bad_ones_named_by_position(env: DsrEnv) -> 
     }
     lena = records[rows[5][1]]
     assert lena.client_id == NORTHWIND and str(lena.scope) == "client_data"
-    partitions = set(env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME))
-    assert partitions == set(records)
+    # Portability requests are partitions of the access kind's set.
+    partitions = set(env.instance.get_dynamic_partitions(partitions_name("access")))
+    assert partitions == known_request_partitions(env.instance) == set(records)
     run = env.instance.get_run_by_id(result.run_id)
     assert run.tags[REGISTERED_TAG] == "3" and REQUEST_ID_TAG not in run.tags
     # Tags and event logs name no one: only the config holds the people.
@@ -161,7 +162,7 @@ def test_a_list_where_everyone_is_refused_fails_in_one_sentence(env: DsrEnv) -> 
     assert failure.error.cause is None
     assert failure.user_failure_data.metadata["rejected"].value == 2
     assert env.ledger.list_requests() == []
-    assert env.instance.get_dynamic_partitions(REQUESTS_PARTITIONS_NAME) == []
+    assert known_request_partitions(env.instance) == set()
 
 
 def test_an_empty_list_is_refused_naming_the_people_field(env: DsrEnv) -> None:
