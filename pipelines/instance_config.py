@@ -28,8 +28,29 @@ def dagster_yaml(settings: Settings) -> str:
     config: dict = {"telemetry": {"enabled": False}}
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": {"env": STORAGE_VARIABLE}}}
+    else:
+        config.update(sqlite_storage(settings.dagster_home / "storage"))
     config["run_queue"] = run_queue_config(settings.regions)
     return HEADER + yaml.safe_dump(config, sort_keys=False)
+
+
+def sqlite_storage(base: Path) -> dict:
+    """Dagster's default SQLite storage, in its default folders, with the event log that keeps
+    its engines (``pipelines.sqlite_event_log``)."""
+
+    def storage(module: str, cls: str, base_dir: Path) -> dict:
+        return {"module": module, "class": cls, "config": {"base_dir": str(base_dir)}}
+
+    history = base / "history"
+    return {
+        "run_storage": storage("dagster._core.storage.runs", "SqliteRunStorage", history),
+        "event_log_storage": storage(
+            "pipelines.sqlite_event_log", "ReusedEngineSqliteEventLogStorage", history / "runs"
+        ),
+        "schedule_storage": storage(
+            "dagster._core.storage.schedules", "SqliteScheduleStorage", base / "schedules"
+        ),
+    }
 
 
 def keep_config(home: Path, text: str) -> bool:
