@@ -29,14 +29,15 @@ def dagster_yaml(settings: Settings) -> str:
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": {"env": STORAGE_VARIABLE}}}
     else:
-        config.update(sqlite_storage(settings.dagster_home / "storage"))
+        config.update(sqlite_storage(settings.dagster_home))
     config["run_queue"] = run_queue_config(settings.regions)
     return HEADER + yaml.safe_dump(config, sort_keys=False)
 
 
 def sqlite_storage(base: Path) -> dict:
-    """Dagster's default SQLite storage, in its default folders, with the event log that keeps
-    its engines (``pipelines.sqlite_event_log``)."""
+    """Dagster's default SQLite storage, in the folders its default uses (``history/`` and
+    ``schedules/`` under DAGSTER_HOME), with the event log that keeps its engines
+    (``pipelines.sqlite_event_log``)."""
 
     def storage(module: str, cls: str, base_dir: Path) -> dict:
         return {"module": module, "class": cls, "config": {"base_dir": str(base_dir)}}

@@ -12,15 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import build_sensor_context
+from dagster import AssetMaterialization, DagsterInstance, build_sensor_context, job, op
 
 from dsr.config_checks import SettingsError
 from dsr.democrm.planted import DEMO_EMAIL
 from dsr.ledger import State
 from dsr.settings import Settings
 from pipelines.batch_access import ACCESS_BATCH_JOB
-from pipelines.launch import instance_for
+from pipelines.instance_config import HEADER
+from pipelines.launch import READY, instance_for
 from pipelines.partitions import add_request_partitions
+from pipelines.sqlite_event_log import ReusedEngineSqliteEventLogStorage
 from standins.demo import DemoServices
 from tests.dsr_env import DsrEnv, environment, make_env
 from tests.pg_server import PgServer
@@ -32,7 +34,8 @@ _BATCH_RUN = """
 import sys
 from dsr.settings import Settings
 from pipelines.definitions import build_definitions
-from pipelines.launch import instance_for
+from pipelines.instance_config import HEADER
+from pipelines.launch import READY, instance_for
 
 job, ids = sys.argv[1], sys.argv[2:]
 settings = Settings.from_env()
@@ -77,6 +80,70 @@ def test_an_operators_own_instance_config_is_left_alone(tmp_path: Path) -> None:
         (settings.dagster_home / "dagster.yaml").write_text(mine)
         instance_for(settings).dispose()
         assert (settings.dagster_home / "dagster.yaml").read_text() == mine
+
+
+@op
+def _step() -> None:
+    pass
+
+
+@job
+def _tiny() -> None:
+    _step()
+
+
+_COUNT = """
+from dagster import AssetKey, DagsterInstance
+instance = DagsterInstance.from_config(__import__("sys").argv[1])
+events = instance.fetch_materializations(AssetKey("kept"), limit=10).records
+print(len(instance.get_runs()), len(events))
+"""
+
+
+def test_an_instance_made_with_the_stock_sqlite_storage_keeps_its_runs(tmp_path: Path) -> None:
+    with environment(tmp_path / "home"):
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        home = settings.dagster_home
+        home.mkdir(parents=True, exist_ok=True)
+        # As an earlier dsr wrote it: Dagster's stock SQLite storage, nothing named.
+        (home / "dagster.yaml").write_text(f"{HEADER}telemetry:\n  enabled: false\n")
+        (home / READY).touch()
+        old = DagsterInstance.from_config(str(home))
+        assert _tiny.execute_in_process(instance=old).success
+        old.report_runless_asset_event(AssetMaterialization("kept"))
+        old.dispose()
+
+        instance = instance_for(settings)  # rewrites dagster.yaml: the reused-engine event log
+        assert isinstance(instance.event_log_storage, ReusedEngineSqliteEventLogStorage)
+        assert len(instance.get_runs()) == 1  # the earlier run is still there
+        assert _tiny.execute_in_process(instance=instance).success
+        instance.report_runless_asset_event(AssetMaterialization("kept"))
+        instance.dispose()
+        # Another process (the webserver, the daemon) reads both, with the stock class too.
+        for yaml_home in (home, _stock_copy(home, tmp_path / "stock")):
+            out = subprocess.run(
+                [sys.executable, "-c", _COUNT, str(yaml_home)],
+                capture_output=True, text=True, check=True, env={**os.environ},
+            )  # fmt: skip
+            assert out.stdout.split() == ["2", "2"]
+
+
+def _stock_copy(home: Path, where: Path) -> Path:
+    """A dagster.yaml naming Dagster's own storage over the same files."""
+    where.mkdir()
+    (where / "dagster.yaml").write_text(
+        "".join(
+            f"{key}:\n  module: dagster._core.storage.{module}\n  class: {cls}\n"
+            f"  config:\n    base_dir: {home / folder}\n"
+            for key, module, cls, folder in (
+                ("run_storage", "runs", "SqliteRunStorage", "history"),
+                ("event_log_storage", "event_log", "SqliteEventLogStorage", "history/runs"),
+                ("schedule_storage", "schedules", "SqliteScheduleStorage", "schedules"),
+            )
+        )
+    )
+    return where
 
 
 @pytest.mark.parametrize(
