@@ -18,13 +18,14 @@ from pipelines.batch_common import (
     BatchConfig,
     finish_batch,
     kinds,
-    materialize,
+    materialized,
     resolve_together,
     take_requests,
     tenants_reached,
 )
 from pipelines.bundle_issue import issue_bundle
 from pipelines.erasure_cleanup import finish_cleanup
+from pipelines.event_batch import log_together
 from pipelines.jobs import ACCESS_JOB
 from pipelines.request_lease import release_request
 from resources.backups import BackupsResource
@@ -90,14 +91,23 @@ def fulfil_access_batch(
                 continue
             finish_cleanup(context.instance, led, staging, led.get(rid))
             release_request(led, rid, context.run.run_id)
-            materialize(
-                context, subject_asset_name("access"), rid, {"identities": kinds(identities)}
+            log_together(
+                context,
+                [
+                    materialized(
+                        subject_asset_name("access"), rid, {"identities": kinds(identities)}
+                    ),
+                    *(
+                        materialized(f"crm_{region}_findings", rid, {"rows": f.total_rows})
+                        for region, f in crm_findings.items()
+                    ),
+                    *(
+                        materialized(f"{s.system}_findings", rid, {"status": s.status})
+                        for s in searches
+                    ),
+                    materialized("access_bundle", rid, bundle_metadata(issued)),
+                ],
             )
-            for region, f in crm_findings.items():
-                materialize(context, f"crm_{region}_findings", rid, {"rows": f.total_rows})
-            for s in searches:
-                materialize(context, f"{s.system}_findings", rid, {"status": s.status})
-            materialize(context, "access_bundle", rid, bundle_metadata(issued))
             if n % 50 == 0 or n == len(batch.records):
                 context.log.info(f"access batch: {n} of {len(batch.records)} bundles")
         stages["bundles"] = time.perf_counter() - mark

@@ -134,27 +134,22 @@ def tenants_reached(
     return out
 
 
-def materialize(context: OpExecutionContext, asset: str, request_id: str, metadata: dict) -> None:
-    """The request's own partition of ``asset``, materialised by this batch run."""
-    context.log_event(
-        AssetMaterialization(asset_key=asset, partition=request_id, metadata=metadata)
-    )
+def materialized(asset: str, request_id: str, metadata: dict) -> AssetMaterialization:
+    """The request's own partition of ``asset``, materialised by this batch run (logged with the
+    request's other events, ``pipelines.event_batch``)."""
+    return AssetMaterialization(asset_key=asset, partition=request_id, metadata=metadata)
 
 
-def check_verified(
-    context: OpExecutionContext, asset: str, request_id: str, passed: bool, remaining: int
-) -> None:
+def verified(asset: str, request_id: str, passed: bool, remaining: int) -> AssetCheckEvaluation:
     """The request's own result of the erasure asset's verification check, as a single run
     records it, so the check's partitions read the same whichever way a request was erased."""
-    context.log_event(
-        AssetCheckEvaluation(
-            asset_key=AssetKey(asset),
-            check_name=VERIFIED_CHECK,
-            passed=passed,
-            severity=AssetCheckSeverity.ERROR,
-            partition=request_id,
-            metadata={"remaining": remaining},
-        )
+    return AssetCheckEvaluation(
+        asset_key=AssetKey(asset),
+        check_name=VERIFIED_CHECK,
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        partition=request_id,
+        metadata={"remaining": remaining},
     )
 
 

@@ -19,15 +19,16 @@ from pipelines.assets.services import ServiceOutcome, erase_service
 from pipelines.batch_common import (
     Batch,
     BatchConfig,
-    check_verified,
     finish_batch,
     kinds,
-    materialize,
+    materialized,
     resolve_and_record,
     take_requests,
+    verified,
 )
-from pipelines.bundle_lineage import observe_deleted_bundles
+from pipelines.bundle_lineage import deleted_bundle_events
 from pipelines.erasure_cleanup import finish_cleanup
+from pipelines.event_batch import AssetEvent, log_together
 from pipelines.jobs import ERASURE_JOB
 from pipelines.proof_issue import issue_deletion_proof
 from pipelines.region_erasure import ErasureSubject, erase_region
@@ -133,9 +134,14 @@ def fulfil_erasure_batch(
             batch.fail(led, record, "services and proof", exc)
             continue
         finish_cleanup(context.instance, led, staging, led.get(rid))
-        observe_deleted_bundles(context, led, rid)
         release_request(led, rid, attempt)
-        _materialize(context, rid, identities, crm_results[rid], outcomes, issued.sha256)
+        log_together(
+            context,
+            [
+                *_lineage(rid, identities, crm_results[rid], outcomes, issued.sha256),
+                *deleted_bundle_events(led, rid, context.run.run_id),
+            ],
+        )
         if n % 50 == 0 or n == len(batch.records):
             context.log.info(f"erasure batch: {n} of {len(batch.records)} requests done")
     stages["services_and_proofs"] = time.perf_counter() - mark
@@ -146,27 +152,28 @@ def _record(batch: Batch, request_id: str) -> RequestRecord:
     return next(r for r in batch.records if r.request_id == request_id)
 
 
-def _materialize(
-    context: OpExecutionContext,
+def _lineage(
     rid: str,
     identities: frozenset,
     crm_results: list[ErasureResult],
     outcomes: list[ServiceOutcome],
     proof_sha256: str,
-) -> None:
-    materialize(
-        context, subject_asset_name("erasure"), rid, {"identities_resolved": kinds(identities)}
-    )
+) -> list[AssetEvent]:
+    """What a single erasure run records for the request's partitions."""
+    events: list[AssetEvent] = [
+        materialized(subject_asset_name("erasure"), rid, {"identities_resolved": kinds(identities)})
+    ]
     for r in crm_results:
         asset = f"crm_{r.region}_erasure"
-        materialize(context, asset, rid, {"applied": r.applied})
-        check_verified(context, asset, rid, r.verification.ok, len(r.verification.unexpected))
+        events.append(materialized(asset, rid, {"applied": r.applied}))
+        events.append(verified(asset, rid, r.verification.ok, len(r.verification.unexpected)))
     for o in outcomes:
         asset = f"{o.system}_erasure"
-        materialize(context, asset, rid, {"status": o.status, "changed": o.changed})
+        events.append(materialized(asset, rid, {"status": o.status, "changed": o.changed}))
         remaining = sum(sum(v.remaining.values()) for v in o.verifications)
-        check_verified(context, asset, rid, o.verified, remaining)
-    materialize(context, "deletion_proof", rid, {"sha256": proof_sha256})
+        events.append(verified(asset, rid, o.verified, remaining))
+    events.append(materialized("deletion_proof", rid, {"sha256": proof_sha256}))
+    return events
 
 
 @job(

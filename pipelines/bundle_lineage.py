@@ -11,7 +11,6 @@ from dagster import (
     AssetKey,
     AssetObservation,
     MetadataValue,
-    OpExecutionContext,
 )
 
 from dsr.ledger import Ledger
@@ -37,12 +36,20 @@ def bundles_deleted_by(led: Ledger, erasure_id: str) -> list[str]:
     ]
 
 
-def observe_deleted_bundles(
-    context: AssetExecutionContext | OpExecutionContext, led: Ledger, erasure_id: str
-) -> int:
-    deleted = bundles_deleted_by(led, erasure_id)
-    for request_id in deleted:
-        context.log_event(
+def observe_deleted_bundles(context: AssetExecutionContext, led: Ledger, erasure_id: str) -> int:
+    events = deleted_bundle_events(led, erasure_id, context.run.run_id)
+    for event in events:
+        context.log_event(event)
+    return len(events) // 2
+
+
+def deleted_bundle_events(
+    led: Ledger, erasure_id: str, run_id: str
+) -> list[AssetObservation | AssetCheckEvaluation]:
+    """For each bundle the erasure deleted: an observation saying so, and its check's result."""
+    events: list[AssetObservation | AssetCheckEvaluation] = []
+    for request_id in bundles_deleted_by(led, erasure_id):
+        events.append(
             AssetObservation(
                 asset_key=BUNDLE_ASSET,
                 partition=request_id,
@@ -50,13 +57,13 @@ def observe_deleted_bundles(
                 metadata={
                     "status": "deleted",
                     "deleted_by_erasure": erasure_id,
-                    "erasure_run": MetadataValue.dagster_run(context.run.run_id),
+                    "erasure_run": MetadataValue.dagster_run(run_id),
                 },
             )
         )
         # The check's last word must not stay "passed" for a bundle that is gone: it fails,
         # as a warning (the deletion is what the erasure promised), saying why.
-        context.log_event(
+        events.append(
             AssetCheckEvaluation(
                 asset_key=BUNDLE_ASSET,
                 check_name=BUNDLE_CHECK,
@@ -67,4 +74,4 @@ def observe_deleted_bundles(
                 metadata={"problem": "bundle deleted by erasure", "deleted_by_erasure": erasure_id},
             )
         )
-    return len(deleted)
+    return events

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+from dagster import AssetCheckKey, AssetKey, DagsterEventType, EventRecordsFilter
 
 from dsr.democrm.planted import DEMO_EMAIL
 from dsr.ledger import RequestType
@@ -75,6 +75,23 @@ def test_the_erasure_marks_her_earlier_bundle_deleted(env: DsrEnv, run: str) -> 
         "gotomeeting_erasure",
     }
     assert all(c.passed for (_, name, _), c in checks.items() if name == VERIFIED_CHECK)
+    # What the UI reads per partition (the check executions table) says the same.
+    latest = executions(env, "access_bundle", BUNDLE_CHECK)
+    assert latest[access.request_id].status.value == "FAILED"
+    for asset in erased:
+        assert (
+            executions(env, asset, VERIFIED_CHECK)[erasure.request_id].status.value == "SUCCEEDED"
+        )
+
+
+def executions(env: DsrEnv, asset: str, check: str) -> dict:
+    """partition -> the check's latest recorded execution."""
+    key = AssetCheckKey(AssetKey(asset), check)
+    history = env.instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+    out: dict = {}
+    for record in history:  # newest first
+        out.setdefault(record.partition, record)
+    return out
 
 
 def check_results(env: DsrEnv, run_id: str) -> dict:
