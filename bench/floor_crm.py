@@ -4,7 +4,8 @@ one or many people's rows for a ``user_account`` or a ``client_data`` request.
 Read off ``dsr/democrm/schema.py`` and ``inextcrm.datamap.yaml``: one statement per table and
 identity kind (values in bound ``IN`` lists, through the same expression indexes discovery uses),
 the user id and contact id followed to the tables that point at them, and one ``LIKE`` statement
-per free-text table for mentions. A phone is searched in every region (a number found in one
+per free-text table for mentions. Rows are read whole (``SELECT *``): an access request exports
+them, so discovery reads them whole too. A phone is searched in every region (a number found in one
 region may be the person's in another), as discovery's cross-region fixpoint does; a statement
 with nothing to look for is not sent.
 """
@@ -104,7 +105,6 @@ def user_account(
     found, p = Found(), People(people, folds)
     dialect = next(iter(conns.values())).dialect.name
     P = lambda c: phone_sql(c, dialect)  # noqa: E731 - a short alias keeps the SQL readable
-    user_cols = "id, email, phone, full_name"
 
     def own_user(region: str, row: Row, keys: set[str]) -> None:
         found.own(keys, region, "users", row.id)
@@ -120,10 +120,10 @@ def user_account(
         if not emails and not phones:
             break
         for region, conn in conns.items():
-            by_email = f"SELECT {user_cols}, {E('email')} AS m FROM users WHERE {E('email')} IN :v"
+            by_email = f"SELECT *, {E('email')} AS m FROM users WHERE {E('email')} IN :v"
             for row, keys in lookup(conn, by_email, p.email, emails):
                 own_user(region, row, keys)
-            by_phone = f"SELECT {user_cols}, {P('phone')} AS m FROM users WHERE {P('phone')} IN :v"
+            by_phone = f"SELECT *, {P('phone')} AS m FROM users WHERE {P('phone')} IN :v"
             check = lambda r, c=countries[region]: (r.phone, c)  # noqa: E731
             for row, keys in lookup(conn, by_phone, p.phone, phones, check=check):
                 own_user(region, row, keys)
@@ -132,33 +132,33 @@ def user_account(
     for region, conn in conns.items():
         check = lambda r, c=countries[region]: (r.billing_phone, c)  # noqa: E731
         for table, sql, values, wanted, chk in (
-            ("clients", f"SELECT id, {E('billing_email')} AS m FROM clients "
+            ("clients", f"SELECT *, {E('billing_email')} AS m FROM clients "
              f"WHERE {E('billing_email')} IN :v", p.email, emails, None),
-            ("invoices", f"SELECT id, {E('billing_email')} AS m FROM invoices "
+            ("invoices", f"SELECT *, {E('billing_email')} AS m FROM invoices "
              f"WHERE {E('billing_email')} IN :v", p.email, emails, None),
-            ("invoices", f"SELECT id, billing_phone, {P('billing_phone')} AS m FROM invoices "
+            ("invoices", f"SELECT *, {P('billing_phone')} AS m FROM invoices "
              f"WHERE {P('billing_phone')} IN :v", p.phone, phones, check),
-            ("invoices", "SELECT id, user_id AS m FROM invoices WHERE user_id IN :v",
+            ("invoices", "SELECT *, user_id AS m FROM invoices WHERE user_id IN :v",
              p.ids, uids, None),
-            ("payment_methods", "SELECT id, user_id AS m FROM payment_methods "
+            ("payment_methods", "SELECT *, user_id AS m FROM payment_methods "
              "WHERE user_id IN :v", p.ids, uids, None),
-            ("marketing_subscriptions", f"SELECT id, {E('email')} AS m "
+            ("marketing_subscriptions", f"SELECT *, {E('email')} AS m "
              f"FROM marketing_subscriptions WHERE {E('email')} IN :v", p.email, emails, None),
-            ("support_tickets", f"SELECT id, {E('requester_email')} AS m FROM support_tickets "
+            ("support_tickets", f"SELECT *, {E('requester_email')} AS m FROM support_tickets "
              f"WHERE {E('requester_email')} IN :v", p.email, emails, None),
-            ("support_tickets", "SELECT id, user_id AS m FROM support_tickets "
+            ("support_tickets", "SELECT *, user_id AS m FROM support_tickets "
              "WHERE user_id IN :v", p.ids, uids, None),
         ):  # fmt: skip
             for row, keys in lookup(conn, sql, values, wanted, check=chk):
                 found.own(keys, region, table, row.id)
-        visits = "SELECT id, cookie_id, user_id AS m FROM visitor_analytics WHERE user_id IN :v"
+        visits = "SELECT *, user_id AS m FROM visitor_analytics WHERE user_id IN :v"
         for row, keys in lookup(conn, visits, p.ids, uids):
             found.own(keys, region, "visitor_analytics", row.id)
             cookies.harvest(keys, row.cookie_id)
     # A browser's anonymous visits, through the cookies of its signed-in ones (any region).
     wanted = cookies.all()
     for region, conn in conns.items():
-        by_cookie = "SELECT id, cookie_id AS m FROM visitor_analytics WHERE cookie_id IN :v"
+        by_cookie = "SELECT *, cookie_id AS m FROM visitor_analytics WHERE cookie_id IN :v"
         for row, keys in lookup(conn, by_cookie, cookies, wanted):
             found.own(keys, region, "visitor_analytics", row.id)
         mentions(conn, region, found, p, "support_tickets", ("subject", "body"), "", {})
@@ -187,7 +187,6 @@ def client_data(
     dialect = next(iter(conns.values())).dialect.name
     P = lambda c: phone_sql(c, dialect)  # noqa: E731
     tenant = {"c": int(client_id)}
-    cols = "id, email, phone, mobile, first_name, last_name, country"
 
     def own_contact(region: str, row: Row, keys: set[str]) -> None:
         found.own(keys, region, "contacts", row.id)
@@ -208,14 +207,14 @@ def client_data(
             break
         for region, conn in conns.items():
             by_email = (
-                f"SELECT {cols}, {E('email')} AS m FROM contacts "
+                f"SELECT *, {E('email')} AS m FROM contacts "
                 f"WHERE {E('email')} IN :v AND client_id = :c"
             )
             for row, keys in lookup(conn, by_email, p.email, emails, tenant):
                 own_contact(region, row, keys)
             for column in ("phone", "mobile"):
                 by_phone = (
-                    f"SELECT {cols}, {P(column)} AS m FROM contacts "
+                    f"SELECT *, {P(column)} AS m FROM contacts "
                     f"WHERE {P(column)} IN :v AND client_id = :c"
                 )
                 chk = check(column, region)
@@ -224,7 +223,7 @@ def client_data(
     emails, contact_ids = p.email.all(), p.ids.all()
     for region, conn in conns.items():
         guests = (
-            f"SELECT id, name, {E('email')} AS m FROM meeting_attendees "
+            f"SELECT *, {E('email')} AS m FROM meeting_attendees "
             f"WHERE {E('email')} IN :v AND client_id = :c"
         )
         for row, keys in lookup(conn, guests, p.email, emails, tenant):
@@ -233,13 +232,13 @@ def client_data(
         mail_ids = Values("email_id")
         for table in _BY_CONTACT:
             sql = (
-                f"SELECT id, contact_id AS m FROM {table} WHERE contact_id IN :v AND client_id = :c"
+                f"SELECT *, contact_id AS m FROM {table} WHERE contact_id IN :v AND client_id = :c"
             )
             for row, keys in lookup(conn, sql, p.ids, contact_ids, tenant):
                 found.own(keys, region, table, row.id)
                 if table == "emails":
                     mail_ids.add(keys, row.id)
-        files = "SELECT id, email_id AS m FROM attachments WHERE email_id IN :v AND client_id = :c"
+        files = "SELECT *, email_id AS m FROM attachments WHERE email_id IN :v AND client_id = :c"
         for row, keys in lookup(conn, files, mail_ids, mail_ids.all(), tenant):
             found.own(keys, region, "attachments", row.id)
         for table, columns in _TEXTS:

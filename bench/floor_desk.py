@@ -166,7 +166,6 @@ def floor(
     E = email_sql
     dialect = next(iter(conns.values())).dialect.name
     P = phone_sql("phone", dialect)
-    cols = "cust_id, email, phone, full_name"
     while True:
         emails, phones = p.email.fresh(), p.phone.fresh()
         if not emails and not phones:
@@ -174,9 +173,9 @@ def floor(
         for region, conn in conns.items():
             check = lambda r, c=countries[region]: (r.phone, c)  # noqa: E731
             for sql, values, wanted, chk in (
-                (f"SELECT {cols}, {E('email')} AS m FROM customers WHERE {E('email')} IN :v",
+                (f"SELECT *, {E('email')} AS m FROM customers WHERE {E('email')} IN :v",
                  p.email, emails, None),
-                (f"SELECT {cols}, {P} AS m FROM customers WHERE {P} IN :v", p.phone, phones, check),
+                (f"SELECT *, {P} AS m FROM customers WHERE {P} IN :v", p.phone, phones, check),
             ):  # fmt: skip
                 for row, keys in lookup(conn, sql, values, wanted, check=chk):
                     found.own(keys, region, "customers", row.cust_id)
@@ -186,18 +185,18 @@ def floor(
                     p.add_name(keys, row.full_name)
     tickets = dm.tables["tickets"]
     for region, conn in conns.items():
-        sql = f"SELECT ticket_id, email, {E('email')} AS m FROM tickets WHERE {E('email')} IN :v"
+        sql = f"SELECT *, {E('email')} AS m FROM tickets WHERE {E('email')} IN :v"
         for row, keys in lookup(conn, sql, p.email, p.email.all()):
             found.own(keys, region, "tickets", row_key(tickets, row._mapping))
         orders = Values("order_id")
-        sql = "SELECT order_id, cust_id AS m FROM orders WHERE cust_id IN :v"
+        sql = "SELECT *, cust_id AS m FROM orders WHERE cust_id IN :v"
         for row, keys in lookup(conn, sql, p.ids, p.ids.all()):
             found.own(keys, region, "orders", row.order_id)
             orders.add(keys, row.order_id)
-        sql = "SELECT order_id, item_no, order_id AS m FROM order_items WHERE order_id IN :v"
+        sql = "SELECT *, order_id AS m FROM order_items WHERE order_id IN :v"
         for row, keys in lookup(conn, sql, orders, orders.all()):
             found.own(keys, region, "order_items", row_key(dm.tables["order_items"], row._mapping))
-        sql = "SELECT invoice_no, cust_id AS m FROM invoices WHERE cust_id IN :v"
+        sql = "SELECT *, cust_id AS m FROM invoices WHERE cust_id IN :v"
         for row, keys in lookup(conn, sql, p.ids, p.ids.all()):
             found.own(keys, region, "invoices", row.invoice_no)
         mentions(conn, region, found, p, "notes", ("body",), "", {}, key="note_id")
