@@ -31,12 +31,13 @@ def _size(run: dict[str, Any]) -> str:
 def ratio_table(backend: str, runs: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Discovery vs the raw-SQL floor ({backend}); ms per person")
     for name in ("size", "scope", "call", "discovery median", "discovery p95", "floor median",
-                 "floor p95", "ratio", "statements: discovery / floor", "rows"):  # fmt: skip
+                 "floor p95", "ratio", "statements: discovery / floor",
+                 "checkouts: discovery / floor", "rows found"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("size", "scope", "call") else "right")
     for run in runs:
         for scope, figures in run["scopes"].items():
             if "mismatch" in figures:
-                table.add_row(_size(run), scope, "-", *(["-"] * 4), "[red]differs", "-", "-")
+                table.add_row(_size(run), scope, "-", *(["-"] * 4), "[red]differs", "-", "-", "-")
                 continue
             for call in ("single", "batch"):
                 f = figures[call]
@@ -51,6 +52,7 @@ def ratio_table(backend: str, runs: list[dict[str, Any]]) -> Table:
                     _ms(f["floor_ms_p95"]) if call == "single" else "",
                     _ratio(f["ratio_of_medians"]),
                     f"{f['discovery_statements_median']:.0f} / {f['floor_statements_median']:.0f}",
+                    f"{f['discovery_checkouts_median']:.0f} / {f['floor_checkouts_median']:.0f}",
                     f"{f['rows']:,}",
                 )
     return table

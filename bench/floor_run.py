@@ -48,15 +48,22 @@ class Mismatch(AssertionError):
 
 
 class Statements:
-    """Statements sent to a set of engines, counted as the driver receives them."""
+    """Statements sent to a set of engines, counted as the driver receives them, and connection
+    checkouts from their pools (on PostgreSQL each checkout is a pre-ping, a round trip the
+    statement count does not show)."""
 
     def __init__(self, engines: list[Engine]) -> None:
         self.count = 0
+        self.checkouts = 0
         for engine in engines:
             event.listen(engine, "before_cursor_execute", self._seen)
+            event.listen(engine, "checkout", self._checked_out)
 
     def _seen(self, *_args: Any) -> None:
         self.count += 1
+
+    def _checked_out(self, *_args: Any) -> None:
+        self.checkouts += 1
 
 
 @dataclass
@@ -114,6 +121,8 @@ class Pair:
     floor_s: float
     discovery_statements: int
     floor_statements: int
+    discovery_checkouts: int
+    floor_checkouts: int
     rows: int
 
 
@@ -123,20 +132,23 @@ def timed(
     """Both ways, once each, checked; ``flip`` runs the floor first (alternated, so neither
     always finds the pages the other just read)."""
     engines = {c.region: c.engine for c in connectors}
-    results: dict[str, tuple[float, int, Any]] = {}
+    results: dict[str, tuple[float, int, int, Any]] = {}
     order = ("floor", "discovery") if flip else ("discovery", "floor")
     for way in order:
-        before = counter.count
+        before, checked = counter.count, counter.checkouts
         start = perf_counter()
         out: Any = discover(connectors, case) if way == "discovery" else floor(engines, fn, case)
-        results[way] = (perf_counter() - start, counter.count - before, out)
-    answer, found = results["discovery"][2], results["floor"][2]
+        seconds = perf_counter() - start
+        results[way] = (seconds, counter.count - before, counter.checkouts - checked, out)
+    answer, found = results["discovery"][3], results["floor"][3]
     compare(case, answer, found)
     return Pair(
         discovery_s=results["discovery"][0],
         floor_s=results["floor"][0],
         discovery_statements=results["discovery"][1],
         floor_statements=results["floor"][1],
+        discovery_checkouts=results["discovery"][2],
+        floor_checkouts=results["floor"][2],
         rows=sum(len(v) for v in answer.rows.values()),
     )
 
@@ -166,6 +178,8 @@ def batch(
         min(first.floor_s, second.floor_s),
         first.discovery_statements,
         first.floor_statements,
+        first.discovery_checkouts,
+        first.floor_checkouts,
         first.rows,
     )
     return summarise([best], people=len(case.people))
@@ -186,6 +200,8 @@ def summarise(pairs: list[Pair], people: int) -> dict[str, Any]:
         "ratio_of_medians": _median(disc) / _median(flo),
         "discovery_statements_median": _median([p.discovery_statements for p in pairs]),
         "floor_statements_median": _median([p.floor_statements for p in pairs]),
+        "discovery_checkouts_median": _median([p.discovery_checkouts for p in pairs]),
+        "floor_checkouts_median": _median([p.floor_checkouts for p in pairs]),
         "rows": sum(p.rows for p in pairs),
     }
 
