@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-import sqlalchemy
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -28,6 +25,7 @@ from bench import crm_cache, worker
 from bench.report import (
     batch_table,
     bundle_table,
+    run_header,
     setup_table,
     single_table,
     size_label,
@@ -128,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     backend = "postgresql" if args.postgres else "sqlite"
     results: dict[str, Any] = {
-        "backend": backend,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "sqlalchemy": sqlalchemy.__version__,
+        **run_header(backend),
         "batch": args.batch,
         "singles": args.singles,
         "seed": args.seed,

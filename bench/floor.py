@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-import sqlalchemy
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import crm_cache, floor_crm, floor_desk
 from bench.floor_report import growth_lines, ratio_table
 from bench.floor_run import Case, FloorFn, Mismatch, Statements, batch, singles
-from bench.report import size_label
+from bench.report import run_header, size_label
 from bench.subjects import pick
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap, load_datamap
@@ -158,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     backend = "postgresql" if args.postgres else "sqlite"
     results: dict[str, Any] = {
-        "backend": backend,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "sqlalchemy": sqlalchemy.__version__,
+        **run_header(backend),
         "people": args.people,
         "batch": args.batch,
         "seed": args.seed,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import platform
+from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
+import sqlalchemy
 from rich.table import Table
 
 
@@ -124,3 +127,13 @@ def batch_table(sizes: dict[int, dict[str, Any]]) -> Table:
                 f"{num(b['text_rows'])}/{num(b['text_rows_in_scope'])}", rss(r["batch"]),
             )  # fmt: skip
     return t
+
+
+def run_header(backend: str) -> dict[str, Any]:
+    """What every benchmark's JSON starts with: where and with what it ran."""
+    return {
+        "backend": backend,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+    }
