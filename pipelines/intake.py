@@ -21,7 +21,7 @@ from pipelines.config import (
     RestrictionIntakeConfig,
 )
 from pipelines.handoff import start_fulfilment
-from pipelines.intake_form import refusal, tag_subject, with_client_id
+from pipelines.intake_form import refusal, tag_subject
 from pipelines.intake_names import (
     ACCESS_INTAKE_JOB,
     ERASURE_INTAKE_JOB,
@@ -100,22 +100,21 @@ def register_erasure_request(
 ) -> None:
     tag_subject(context, ledger.key_ring(), _emails(config))
     intake = _intake(config, RequestType.ERASURE, verified_by=config.identity_verified_by or None)
-    intake = with_client_id(crm.connectors, intake) if config.dry_run else intake
     if not config.dry_run:
         _register(context, crm, ledger, intake)
         return
     try:
         connectors = crm.connectors()
-        identities = check_preview(connectors, intake, default_region=crm.default_phone_region)
+        checked = check_preview(connectors, intake, default_region=crm.default_phone_region)
     except (IntakeError, DataMapError) as exc:
         raise refusal("Nothing previewed", str(exc)) from None
     try:
         plan = dry_run(
             crm,
             integrations,
-            identities,
+            checked.identities,
             scope=intake.scope,
-            client_id=intake.client_id,
+            client_id=checked.client_id,
             hasher=ledger.key_ring().keyed_hash,
             connectors=connectors,
         )

@@ -10,19 +10,13 @@ its list the same way, one tag each (``pipelines.intake_names.subject_tag``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 
 from dagster import Failure, OpExecutionContext
 
 from connectors.base import EMAIL
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError
 from connectors.identities import InvalidIdentity, normalise_email
-from dsr.clients import resolve_client
-from dsr.intake_request import IntakeError, IntakeRequest
 from dsr.keys import KeyRing
-from dsr.request_kinds import Scope
 from pipelines.intake_names import SUBJECT_HASH_TAG, subject_tag
 
 # The form field a refusal is about, from the start of intake's message (first match wins).
@@ -102,17 +96,3 @@ def refusal(
         },
         allow_retries=False,
     )
-
-
-def with_client_id(
-    connectors: Callable[[], Sequence[CrmSqlConnector]], intake: IntakeRequest
-) -> IntakeRequest:
-    """The form's Client (a name or an id) as its id: a dry run previews the Client's rows by
-    id, where a name would match no row and show an empty plan."""
-    if not intake.client_id or intake.scope is not Scope.CLIENT_DATA:
-        return intake
-    try:
-        client_id = resolve_client(connectors(), intake.client_id).client_id
-    except (IntakeError, DataMapError) as exc:
-        raise refusal("Nothing previewed", str(exc), "client") from None
-    return replace(intake, client_id=client_id)

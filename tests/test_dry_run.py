@@ -100,3 +100,13 @@ def test_a_service_no_client_connected_is_in_the_plan_as_not_connected(env: DsrE
     plan = dsr_json("erase", "--email", "tom.becker@example.net", "--dry-run")
     assert {"google", "dropbox", "gotomeeting"} <= set(plan["services"])
     assert {s["status"] for s in plan["services"].values()} <= {"searched", "not connected"}
+
+
+def test_the_cli_dry_run_finds_the_clients_rows_by_its_name_as_by_its_id(env: DsrEnv) -> None:
+    by_id = dsr_json("erase", "--email", DEMO_EMAIL, *NW, "--dry-run")
+    named = [a if a != NW[NW.index("--client") + 1] else "Northwind Traders" for a in NW]
+    by_name = dsr_json("erase", "--email", DEMO_EMAIL, *named, "--dry-run")
+    # By its name the preview once matched no row and showed an empty plan.
+    assert by_name["plan"] == by_id["plan"] and by_name["plan"]["crm:us"]
+    assert by_name["services"] == by_id["services"]
+    assert env.ledger.list_requests() == []

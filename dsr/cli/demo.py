@@ -199,7 +199,7 @@ def demo(
                 f"  preview erasure:  dsr erase --email {DEMO_EMAIL} --dry-run\n"
                 f"  erase, with proof: dsr erase --email {DEMO_EMAIL} --verified-by agent-1\n"
                 f"  as Northwind's:   dsr erase --email {DEMO_EMAIL} --scope client_data "
-                f"--client {northwind} --authorization {DEMO_AUTHORIZATION} --dry-run\n"
+                f"--client '{DEMO_CLIENT}' --authorization {DEMO_AUTHORIZATION} --dry-run\n"
                 "  check a bundle:   dsr verify-bundle PATH",
                 soft_wrap=True,
             )

@@ -151,7 +151,7 @@ def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
     # The same checks as registration: a preview of a Client's rows shows Client Data, so it
     # needs the Client's instruction too.
     try:
-        identities = check_preview(
+        checked = check_preview(
             connectors, intake, default_region=session.settings.default_phone_region
         )
     except IntakeError as exc:
@@ -160,9 +160,9 @@ def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
     plan = dry_run(
         resources["crm"],
         resources["integrations"],
-        identities,
+        checked.identities,
         scope=intake.scope,
-        client_id=intake.client_id,
+        client_id=checked.client_id,
         hasher=resources["ledger"].key_ring().keyed_hash,
         connectors=connectors,
     )
