@@ -20,9 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, false, select
+from sqlalchemy import Select, Table, bindparam, false, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql import ColumnElement
 
 from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
 from connectors.crm_resolution import Resolution, SubjectState, resolve_across
@@ -41,6 +40,7 @@ SCOPES = ("user_account", "client_data", "all")
 # 1,000 people where the floor sends 26: bench.floor). 2,000 keys of up to 16 columns stay under
 # SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement.
 CHUNK_SIZE = 2000
+MAX_LOOKUPS = 512
 
 
 class CrmSqlConnector:
@@ -63,6 +63,9 @@ class CrmSqlConnector:
         self.default_phone_region = default_phone_region
         self.chunk_size = chunk_size
         self._tables: dict[str, Table] = {}
+        # Lookup statements built once: rebuilding the phone expression and its cache key for
+        # every statement was half of a single discovery's time (bench.floor).
+        self._lookups: dict[tuple[str, str, str | None, str | None], Select] = {}
         # Swappable for one run (connectors.breach_identities caches them), so a caller that
         # reads the same rows again validates each value once; the results are the same.
         self.harvest_identity: Callable[[str, Any, str], Identity | None] = harvest_identity
@@ -188,8 +191,8 @@ class CrmSqlConnector:
                             owners[typed].add(key)
         if not owners:
             return
-        expr = match_expression(ident_col.kind, column)
-        for row in self._select_in(name, tmap, expr, list(owners), client_id):
+        lookup = self._lookup(name, tmap, ident_col.column, ident_col.kind, client_id)
+        for row in self._select_in(lookup, list(owners)):
             stored = row[ident_col.column]  # type: ignore[index]
             country = self.countries.for_row(name, row) if ident_col.kind == PHONE else ""
             for key in owners.get(row["_match"], ()):
@@ -308,8 +311,8 @@ class CrmSqlConnector:
             if not owners:
                 continue
             tmap = self.datamap.tables[dependent]
-            column = self.table(dependent).c[target_col]
-            for row in self._select_in(dependent, tmap, column, list(owners), client_id):
+            lookup = self._lookup(dependent, tmap, target_col, None, client_id)
+            for row in self._select_in(lookup, list(owners)):
                 for key in owners.get(row["_match"], ()):
                     self._own(state[key], dependent, tmap, row, f"reference:{source}.{source_col}")
 
@@ -353,23 +356,29 @@ class CrmSqlConnector:
 
     # -- queries --------------------------------------------------------------------------------
 
-    def _select_in(
-        self,
-        name: str,
-        tmap: TableMap,
-        expr: ColumnElement,
-        values: list[Any],
-        client_id: str | None,
-    ) -> Iterator[dict]:
-        table = self.table(name)
-        tenant = self._tenant_clause(table, tmap, client_id)
+    def _lookup(
+        self, name: str, tmap: TableMap, column: str, kind: str | None, client_id: str | None
+    ) -> Select:
+        """The rows whose ``column`` (through the identity kind's match expression) is one of
+        the ``keys`` bound at execution, within the Client's rows when one is given."""
+        key = (name, column, kind, client_id)
+        if key not in self._lookups:
+            if len(self._lookups) >= MAX_LOOKUPS:  # a long-lived process meets many Clients
+                self._lookups.clear()
+            table = self.table(name)
+            expr = match_expression(kind, table.c[column]) if kind else table.c[column]
+            query = select(table, expr.label("_match")).where(
+                expr.in_(bindparam("keys", expanding=True))
+            )
+            tenant = self._tenant_clause(table, tmap, client_id)
+            self._lookups[key] = query.where(tenant) if tenant is not None else query
+        return self._lookups[key]
+
+    def _select_in(self, lookup: Select, values: list[Any]) -> Iterator[dict]:
         with self._connection() as conn:
             for start in range(0, len(values), self.chunk_size):
                 chunk = values[start : start + self.chunk_size]
-                query = select(table, expr.label("_match")).where(expr.in_(chunk))
-                if tenant is not None:
-                    query = query.where(tenant)
-                for row in conn.execute(query).mappings():
+                for row in conn.execute(lookup, {"keys": chunk}).mappings():
                     yield dict(row)
 
     def _text_rows(
