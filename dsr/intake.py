@@ -139,16 +139,6 @@ def check_intake(
     return checked
 
 
-def check_preview(
-    connectors: Sequence[CrmSqlConnector], req: IntakeRequest, *, default_region: str = "US"
-) -> CheckedIntake:
-    """What a dry run needs checked: the same as registration, since a preview of a Client's
-    rows shows Client Data and needs the Client's instruction just as much. The preview must
-    use the checked Client id, not the name it was given: by name it would match no row and
-    show an empty plan."""
-    return check_intake(connectors, req, default_region=default_region)
-
-
 def register_request(
     ledger: Ledger,
     connectors: Sequence[CrmSqlConnector],

@@ -36,11 +36,9 @@ def bundles_deleted_by(led: Ledger, erasure_id: str) -> list[str]:
     ]
 
 
-def observe_deleted_bundles(context: AssetExecutionContext, led: Ledger, erasure_id: str) -> int:
-    events = deleted_bundle_events(led, erasure_id, context.run.run_id)
-    for event in events:
+def observe_deleted_bundles(context: AssetExecutionContext, led: Ledger, erasure_id: str) -> None:
+    for event in deleted_bundle_events(led, erasure_id, context.run.run_id):
         context.log_event(event)
-    return len(events) // 2
 
 
 def deleted_bundle_events(

@@ -8,7 +8,7 @@ from dagster import MetadataValue, OpExecutionContext, in_process_executor, job,
 
 from connectors.datamap import DataMapError
 from connectors.services import ServiceError
-from dsr.intake import IntakeError, IntakeRequest, check_preview, register_request
+from dsr.intake import IntakeError, IntakeRequest, check_intake, register_request
 from dsr.ledger import RequestRecord, RequestType, Scope
 from dsr.preview import dry_run
 from pipelines.config import (
@@ -105,7 +105,8 @@ def register_erasure_request(
         return
     try:
         connectors = crm.connectors()
-        checked = check_preview(connectors, intake, default_region=crm.default_phone_region)
+        # As registration checks it, and by the checked Client id (a name matches no row).
+        checked = check_intake(connectors, intake, default_region=crm.default_phone_region)
     except (IntakeError, DataMapError) as exc:
         raise refusal("Nothing previewed", str(exc)) from None
     try:

@@ -37,12 +37,10 @@ def executor_for(name: str) -> ExecutorDefinition:
     return multiprocess_executor if name == "multiprocess" else in_process_executor
 
 
-def _request_job(
-    name: str, group: str, executor: str, description: str
-) -> UnresolvedAssetJobDefinition:
+def _request_job(name: str, executor: str, description: str) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         name,
-        selection=AssetSelection.groups(group),
+        selection=AssetSelection.groups(JOB_GROUPS[name]),
         executor_def=executor_for(executor),
         description=description,
     )
@@ -53,32 +51,27 @@ def request_jobs(executor: str) -> list[UnresolvedAssetJobDefinition]:
     return [
         _request_job(
             ACCESS_JOB,
-            "access",
             executor,
             "Search every region for one request and assemble its export bundle.",
         ),
         _request_job(
             ERASURE_JOB,
-            "erasure",
             executor,
             "Erase the person from every region, verify, and issue a signed deletion proof.",
         ),
         _request_job(
             RECTIFICATION_JOB,
-            "rectification",
             executor,
             "Correct the person's data wherever the data map says the field lives.",
         ),
         _request_job(
             OPT_OUT_JOB,
-            "opt_out",
             executor,
             "Stop marketing to the person: set the data map's suppression in every region "
             "(due within 10 business days, policy 5.3).",
         ),
         _request_job(
             RESTRICTION_JOB,
-            "restriction",
             executor,
             "Restrict processing of the person's data to storage (Art. 18): set the data "
             "map's restriction flag in every region.",

@@ -28,9 +28,6 @@ GROUP_OF_TYPE: dict[RequestType, str] = {
     RequestType.RESTRICTION: "restriction",
 }
 REQUEST_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(GROUP_OF_TYPE.values()))
-# Before each kind had its own set, every request was a partition of this one; kept readable so
-# an instance that still holds it can be looked through (nothing adds to it any more).
-LEGACY_PARTITIONS_NAME = "requests"
 
 
 def partitions_name(group: str) -> str:
@@ -46,17 +43,18 @@ def partitions_for(group: str) -> DynamicPartitionsDefinition:
     return PARTITIONS[group]
 
 
-def partitions_name_of(record_type: RequestType | str) -> str:
-    return partitions_name(GROUP_OF_TYPE[RequestType(record_type)])
+def ids_by_group(records: Iterable[RequestRecord]) -> dict[str, list[str]]:
+    """The requests' ids under their kind's group, groups in a stable order."""
+    by_group: dict[str, list[str]] = {}
+    for record in records:
+        by_group.setdefault(GROUP_OF_TYPE[RequestType(record.type)], []).append(record.request_id)
+    return dict(sorted(by_group.items()))
 
 
 def add_request_partitions(instance: DagsterInstance, records: Iterable[RequestRecord]) -> None:
     """Each request's partition in its own kind's set (adding one twice changes nothing)."""
-    by_name: dict[str, list[str]] = {}
-    for record in records:
-        by_name.setdefault(partitions_name_of(record.type), []).append(record.request_id)
-    for name, ids in by_name.items():
-        instance.add_dynamic_partitions(name, ids)
+    for group, ids in ids_by_group(records).items():
+        instance.add_dynamic_partitions(partitions_name(group), ids)
 
 
 def known_request_partitions(instance: DagsterInstance) -> set[str]:

@@ -27,7 +27,7 @@ from pipelines.batch_access import ACCESS_BATCH_JOB
 from pipelines.batch_erasure import ERASURE_BATCH_JOB
 from pipelines.handoff import intake_in_flight, request_tags
 from pipelines.jobs import ACCESS_JOB, ERASURE_JOB
-from pipelines.partitions import GROUP_OF_TYPE, known_request_partitions, partitions_for
+from pipelines.partitions import ids_by_group, known_request_partitions, partitions_for
 from pipelines.request_state import job_for, launch_blocker, record_run_failure
 from resources.ledger import LedgerResource
 
@@ -63,10 +63,7 @@ def pending_requests_sensor(
             if launch_blocker(r) is None
         ]
         known = known_request_partitions(context.instance)
-        new_partitions: dict[str, list[str]] = defaultdict(list)
-        for r in pending:
-            if r.request_id not in known:
-                new_partitions[GROUP_OF_TYPE[r.type]].append(r.request_id)
+        new_partitions = ids_by_group(r for r in pending if r.request_id not in known)
         now = datetime.now(UTC)
         launched = _cursor(context.cursor, now)
         # An intake run still working hands its request off itself (pipelines.handoff).
@@ -102,7 +99,7 @@ def pending_requests_sensor(
             run_requests=runs,
             dynamic_partitions_requests=[
                 partitions_for(group).build_add_request(ids)
-                for group, ids in sorted(new_partitions.items())
+                for group, ids in new_partitions.items()
             ],
             cursor=json.dumps(cursor, sort_keys=True),
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import AssetMaterialization, DagsterInstance, build_sensor_context, job, op
 
 from dsr.config_checks import SettingsError
@@ -19,7 +20,7 @@ from dsr.democrm.planted import DEMO_EMAIL
 from dsr.ledger import State
 from dsr.settings import Settings
 from pipelines.batch_access import ACCESS_BATCH_JOB
-from pipelines.instance_config import HEADER
+from pipelines.instance_config import HEADER, sqlite_storage
 from pipelines.launch import READY, instance_for
 from pipelines.partitions import add_request_partitions
 from pipelines.sqlite_event_log import ReusedEngineSqliteEventLogStorage
@@ -34,8 +35,7 @@ _BATCH_RUN = """
 import sys
 from dsr.settings import Settings
 from pipelines.definitions import build_definitions
-from pipelines.instance_config import HEADER
-from pipelines.launch import READY, instance_for
+from pipelines.launch import instance_for
 
 job, ids = sys.argv[1], sys.argv[2:]
 settings = Settings.from_env()
@@ -130,19 +130,13 @@ def test_an_instance_made_with_the_stock_sqlite_storage_keeps_its_runs(tmp_path:
 
 
 def _stock_copy(home: Path, where: Path) -> Path:
-    """A dagster.yaml naming Dagster's own storage over the same files."""
-    where.mkdir()
-    (where / "dagster.yaml").write_text(
-        "".join(
-            f"{key}:\n  module: dagster._core.storage.{module}\n  class: {cls}\n"
-            f"  config:\n    base_dir: {home / folder}\n"
-            for key, module, cls, folder in (
-                ("run_storage", "runs", "SqliteRunStorage", "history"),
-                ("event_log_storage", "event_log", "SqliteEventLogStorage", "history/runs"),
-                ("schedule_storage", "schedules", "SqliteScheduleStorage", "schedules"),
-            )
-        )
+    """A dagster.yaml naming Dagster's own event log class over the same files."""
+    config = sqlite_storage(home)
+    config["event_log_storage"].update(
+        {"module": "dagster._core.storage.event_log", "class": "SqliteEventLogStorage"}
     )
+    where.mkdir()
+    (where / "dagster.yaml").write_text(yaml.safe_dump(config))
     return where
 
 

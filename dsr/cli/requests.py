@@ -144,14 +144,15 @@ def _submit(intake: IntakeRequest, from_csv: Path | None, *, as_json: bool, queu
 
 
 def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
-    from dsr.intake import check_preview
+    from dsr.intake import check_intake
     from dsr.preview import SERVICE_ACTION, dry_run
 
     connectors = session.connectors(as_json=as_json)
     # The same checks as registration: a preview of a Client's rows shows Client Data, so it
-    # needs the Client's instruction too.
+    # needs the Client's instruction too; and it previews by the checked Client id, since a
+    # Client's name matches no row.
     try:
-        checked = check_preview(
+        checked = check_intake(
             connectors, intake, default_region=session.settings.default_phone_region
         )
     except IntakeError as exc:
