@@ -27,7 +27,7 @@ STORAGE_VARIABLE = "DSR_DAGSTER_STORAGE_URL"
 def dagster_yaml(settings: Settings) -> str:
     config: dict = {"telemetry": {"enabled": False}}
     if settings.dagster_storage_url:
-        config["storage"] = {"postgres": {"postgres_url": {"env": STORAGE_VARIABLE}}}
+        config.update(postgres_storage())
     else:
         config.update(sqlite_storage(settings.dagster_home))
     config["run_queue"] = run_queue_config(settings.regions)
@@ -51,6 +51,26 @@ def sqlite_storage(base: Path) -> dict:
         "schedule_storage": storage(
             "dagster._core.storage.schedules", "SqliteScheduleStorage", base / "schedules"
         ),
+    }
+
+
+def postgres_storage() -> dict:
+    """Dagster's PostgreSQL storage, with the event log that stores refusals without Dagster's
+    frames (``pipelines.postgres_event_log``); the URL is read from the environment by Dagster."""
+
+    def storage(module: str, cls: str) -> dict:
+        return {
+            "module": module,
+            "class": cls,
+            "config": {"postgres_url": {"env": STORAGE_VARIABLE}},
+        }
+
+    return {
+        "run_storage": storage("dagster_postgres", "PostgresRunStorage"),
+        "event_log_storage": storage(
+            "pipelines.postgres_event_log", "RefusalAwarePostgresEventLogStorage"
+        ),
+        "schedule_storage": storage("dagster_postgres", "PostgresScheduleStorage"),
     }
 
 

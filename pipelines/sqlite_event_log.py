@@ -11,6 +11,7 @@ and observations in a batch run) is written in one transaction per shard instead
 per event; each event is stored exactly as the stock ``store_event`` stores it. The files and
 their schema are the stock ones; ``dagster.yaml`` names this class (see
 ``pipelines.instance_config``), and an instance can go back to the stock class at any time.
+A refusal (``dagster.Failure``) is stored without Dagster's frames (``pipelines.refusal_events``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
+
+from pipelines.refusal_events import all_without_refusal_frames, without_refusal_frames
 
 # What a batch may hold; any other event in it has the whole batch stored event by event.
 BATCHED = {
@@ -76,7 +79,11 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(without_refusal_frames(event))
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        events = all_without_refusal_frames(events)
         runs = {e.run_id for e in events}
         if len(runs) != 1 or any(e.dagster_event_type not in BATCHED for e in events):
             super().store_event_batch(events)  # event by event, as the stock storage does

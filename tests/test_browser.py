@@ -26,6 +26,7 @@ from tests.browser_env import (
     CHROMIUM,
     CHROMIUM_ARGS,
     LOCATION,
+    RUN_LOGS,
     SKIP_COMMUNITY_MODAL,
     Ui,
     dsr_ui,
@@ -158,11 +159,16 @@ def test_support_flow_in_a_browser_leaves_no_trace_of_her(
     # the field, nothing registered.
     refused = form("register_access_request", email=DEMO_EMAIL, other_emails=["not an address"])
     open_form(page, ui, "register_access_request_job", refused)
-    _run_id, status = launch(page, ui)
+    refused_id, status = launch(page, ui)
     assert status == "FAILURE"
     sentence = "Request not registered, check the form's email field"
     expect(page.get_by_text(sentence).first).to_be_visible()
     steps.shot("run-refused-naming-the-field")
+    # The step's and the run's error are the sentence alone: no stack trace under them.
+    events = ui.query(RUN_LOGS, {"runId": refused_id})["logsForRun"]["events"]
+    errors = [e["error"] for e in events if e.get("error")]
+    assert errors and all(not e["stack"] for e in errors)
+    assert all(sentence in e["message"] for e in errors)
     assert env.ledger.list_requests() == []
 
     # 3. Access: the intake run queues the fulfilment run and links it; the bundle is written.
