@@ -14,6 +14,7 @@ from dagster import Nothing, OpExecutionContext, Out, Output, in_process_executo
 
 from connectors.crm_erase import CrmEraser, ErasureResult
 from dsr.ledger import RequestRecord
+from dsr.proof.subjects_ahead import SubjectsAhead
 from pipelines.assets.discovery import subject_asset_name
 from pipelines.assets.services import ServiceOutcome, erase_service
 from pipelines.batch_common import (
@@ -77,74 +78,84 @@ def fulfil_erasure_batch(
         for r in batch.records
     ]
     crm_results: dict[str, list[ErasureResult]] = {s.request_id: [] for s in subjects}
-    mark = time.perf_counter()
-    with ExitStack() as stack:
-        stones = backups.tombstones()
-        stack.callback(stones.close)
-        for connector in connectors:
-            eraser = CrmEraser(
-                connector,
-                hasher=ledger.key_ring().keyed_hash,
-                physical=crm.physical_cleanup,  # type: ignore[arg-type]
-            )
-            alive = [s for s in subjects if s.request_id not in batch.failed]
-            results, failed = erase_region(eraser, alive, led=led, stones=stones, attempt=attempt)
-            for rid, exc in failed.items():
-                batch.fail(led, _record(batch, rid), f"crm:{connector.region} erasure", exc)
-            for rid, result in results.items():
-                crm_results[rid].append(result)
-                if not result.verification.ok:
-                    why = f"{len(result.verification.unexpected)} rows still hold the person"
-                    batch.fail(led, _record(batch, rid), "verification", RuntimeError(why))
-            context.log.info(f"crm:{connector.region}: {len(results)} requests erased")
-    stages["crm"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    for n, record in enumerate(batch.records, start=1):
-        rid = record.request_id
-        if rid in batch.failed:
-            continue
-        identities, tenants = resolved[rid]
-        try:
-            outcomes = [
-                erase_service(
-                    integrations,
-                    crm,
-                    kind,
-                    tenants,
-                    set(identities),
-                    led=led,
-                    request_id=rid,
-                    attempt=attempt,
-                    subject_ref=record.subject_hash[:16],
+    # The proofs' subjects are hashed on a second thread while the batch erases.
+    with SubjectsAhead() as hashing:
+        for record in batch.records:
+            if record.request_id not in batch.failed:
+                hashing.hash_ahead(record.request_id, led.identities(record.request_id))
+        mark = time.perf_counter()
+        with ExitStack() as stack:
+            stones = backups.tombstones()
+            stack.callback(stones.close)
+            for connector in connectors:
+                eraser = CrmEraser(
+                    connector,
+                    hasher=ledger.key_ring().keyed_hash,
+                    physical=crm.physical_cleanup,  # type: ignore[arg-type]
                 )
-                for kind in SERVICES
-            ]
-            unverified = [o.system for o in outcomes if not o.verified]
-            if unverified:
-                raise RuntimeError(f"{', '.join(unverified)}: items are still found after erasure")
-            issued = issue_deletion_proof(
-                record,
-                [*crm_results[rid], *outcomes],
-                led=led,
-                ledger=ledger,
-                proofs=proofs,
-                backups=backups,
+                alive = [s for s in subjects if s.request_id not in batch.failed]
+                results, failed = erase_region(
+                    eraser, alive, led=led, stones=stones, attempt=attempt
+                )
+                for rid, exc in failed.items():
+                    batch.fail(led, _record(batch, rid), f"crm:{connector.region} erasure", exc)
+                for rid, result in results.items():
+                    crm_results[rid].append(result)
+                    if not result.verification.ok:
+                        why = f"{len(result.verification.unexpected)} rows still hold the person"
+                        batch.fail(led, _record(batch, rid), "verification", RuntimeError(why))
+                context.log.info(f"crm:{connector.region}: {len(results)} requests erased")
+        stages["crm"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        for n, record in enumerate(batch.records, start=1):
+            rid = record.request_id
+            if rid in batch.failed:
+                continue
+            identities, tenants = resolved[rid]
+            try:
+                outcomes = [
+                    erase_service(
+                        integrations,
+                        crm,
+                        kind,
+                        tenants,
+                        set(identities),
+                        led=led,
+                        request_id=rid,
+                        attempt=attempt,
+                        subject_ref=record.subject_hash[:16],
+                    )
+                    for kind in SERVICES
+                ]
+                unverified = [o.system for o in outcomes if not o.verified]
+                if unverified:
+                    raise RuntimeError(
+                        f"{', '.join(unverified)}: items are still found after erasure"
+                    )
+                issued = issue_deletion_proof(
+                    record,
+                    [*crm_results[rid], *outcomes],
+                    led=led,
+                    ledger=ledger,
+                    proofs=proofs,
+                    backups=backups,
+                    subjects=hashing,
+                )
+            except Exception as exc:
+                batch.fail(led, record, "services and proof", exc)
+                continue
+            finish_cleanup(context.instance, led, staging, led.get(rid))
+            release_request(led, rid, attempt)
+            log_together(
+                context,
+                [
+                    *_lineage(rid, identities, crm_results[rid], outcomes, issued.sha256),
+                    *deleted_bundle_events(led, rid, context.run.run_id),
+                ],
             )
-        except Exception as exc:
-            batch.fail(led, record, "services and proof", exc)
-            continue
-        finish_cleanup(context.instance, led, staging, led.get(rid))
-        release_request(led, rid, attempt)
-        log_together(
-            context,
-            [
-                *_lineage(rid, identities, crm_results[rid], outcomes, issued.sha256),
-                *deleted_bundle_events(led, rid, context.run.run_id),
-            ],
-        )
-        if n % 50 == 0 or n == len(batch.records):
-            context.log.info(f"erasure batch: {n} of {len(batch.records)} requests done")
-    stages["services_and_proofs"] = time.perf_counter() - mark
+            if n % 50 == 0 or n == len(batch.records):
+                context.log.info(f"erasure batch: {n} of {len(batch.records)} requests done")
+        stages["services_and_proofs"] = time.perf_counter() - mark
     return finish_batch(context, led, batch, stages, "erasure")
 
 

@@ -9,6 +9,7 @@ from connectors.crm_erase import ErasureResult
 from dsr.faults import crash_point
 from dsr.ledger import Ledger, RequestRecord, State
 from dsr.proof import IssuedProof, build_proof, issue_proof
+from dsr.proof.subjects_ahead import SubjectsAhead
 from pipelines.assets.services import ServiceOutcome
 from pipelines.proof_sections import crm_section, proof_request, service_sections
 from resources.backups import BackupsResource
@@ -24,8 +25,10 @@ def issue_deletion_proof(
     ledger: LedgerResource,
     proofs: ProofStoreResource,
     backups: BackupsResource,
+    subjects: SubjectsAhead | None = None,
 ) -> IssuedProof:
-    """Issue the request's one proof (``issue_proof``) and mark it fulfilled."""
+    """Issue the request's one proof (``issue_proof``) and mark it fulfilled; ``subjects`` has
+    the proof's subject hashed ahead (a batch run), or it is hashed here."""
     request_id = record.request_id
     crm_results = [r for r in results if isinstance(r, ErasureResult)]
     identities = led.identities(request_id)
@@ -40,6 +43,7 @@ def issue_deletion_proof(
             proof_request(record),
             identities,
             sections,
+            hashed_subject=subjects.section(request_id, identities) if subjects else None,
             pending=[
                 {
                     "system": "backups",

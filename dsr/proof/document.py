@@ -20,7 +20,14 @@ from typing import Any, Literal
 from connectors.base import Identity
 from dsr.ledger.audit import check_no_personal_data
 from dsr.ledger.records import REQUEST_ID_PATTERN, RequestRecord
-from dsr.proof.canonical import DEFAULT_KDF_COST, SALT_BYTES, canonical_bytes, kdf_problem, subject
+from dsr.proof.canonical import (
+    DEFAULT_KDF_COST,
+    SALT_BYTES,
+    canonical_bytes,
+    kdf_problem,
+    normalised,
+    subject,
+)
 
 FORMAT = "inextcrm-dsr-deletion-proof/1"
 ACTIONS = ("deleted", "anonymised", "redacted", "kept")
@@ -113,6 +120,18 @@ def totals(systems: Sequence[Mapping[str, Any]], pending: Sequence[Any]) -> dict
     return result
 
 
+def _subject(
+    identities: Collection[Identity], kdf_cost: int, hashed: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if hashed is None:
+        return subject(identities, kdf_cost)
+    # A section hashed for other identities would sign a guess: its kinds must be these.
+    kinds = sorted(i.kind for i in {normalised(i) for i in identities})
+    if sorted(h["kind"] for h in hashed["identities"]) != kinds or hashed["kdf"]["n"] != kdf_cost:
+        raise ValueError("the subject hashed ahead is not this proof's subject")
+    return dict(hashed)
+
+
 def build_proof(
     request: ProofRequest,
     identities: Collection[Identity],
@@ -121,8 +140,13 @@ def build_proof(
     pending: Sequence[Mapping[str, Any]] = (),
     supersedes: str | None = None,
     kdf_cost: int = DEFAULT_KDF_COST,
+    hashed_subject: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The proof body; ValueError if it is malformed or would carry personal data in clear."""
+    """The proof body; ValueError if it is malformed or would carry personal data in clear.
+
+    ``hashed_subject`` is ``subject(identities, kdf_cost)`` computed earlier (a batch hashes
+    ahead: ``dsr.proof.subjects_ahead``); it must hash these very identities.
+    """
     sections = sorted((_section(s) for s in systems), key=lambda s: (s["system"], s["region"]))
     later = _plain(list(pending), "pending")
     completed, due = _iso(request.completed_at, "completed_at"), _iso(request.due_at, "due_at")
@@ -138,7 +162,7 @@ def build_proof(
             "completed_at": completed,
             "completed_on_time": request.completed_at <= request.due_at,
         },
-        "subject": subject(identities, kdf_cost),
+        "subject": _subject(identities, kdf_cost, hashed_subject),
         "systems": sections,
         "pending": later,
         "supersedes": supersedes,
