@@ -1,6 +1,6 @@
 """Breach impact over a seeded CRM: time per phase and peak memory of one query per size.
 
-    python -m bench.breach --sizes 10000,100000 --tables contacts,notes
+    python -m bench breach --sizes 10000,100000 --tables contacts,notes
 
 Each size runs in a fresh process (its peak RSS is its own) over the cached two-region CRM of
 ``bench.crm_cache`` (seeded on first use), read-only; the report is written to a temporary
@@ -119,7 +119,7 @@ def _growth(results: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.breach", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench breach", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000", help="contacts per region, comma-separated")
     p.add_argument("--size", type=int, help="one size only (same as --sizes N)")
     p.add_argument("--seed", type=int, default=42)
@@ -167,7 +167,3 @@ def main(argv: list[str] | None = None) -> int:
         doc = {"backend": backend, "tables": args.tables, "window": [args.since, args.until]}
         args.json.write_text(json.dumps({**doc, "results": results, "growth": growth}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

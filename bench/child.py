@@ -13,6 +13,15 @@ from typing import Any
 Tick = Callable[[int, int, str], None]
 
 
+def status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) of this process, in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # reported in kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def run_child(
     target: Callable[..., None],
     args: tuple[Any, ...],

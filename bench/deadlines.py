@@ -1,6 +1,6 @@
 """What the deadline sensor costs per tick as the ledger grows.
 
-``python -m bench.deadlines --sizes 1000,10000,50000`` registers that many requests (a tenth of
+``python -m bench deadlines --sizes 1000,10000,50000`` registers that many requests (a tenth of
 them fulfilled, receipt spread over the last 40 days) in a fresh SQLite ledger, then times what one
 ``deadline_watch`` tick does: read the open requests and judge their due dates.
 """
@@ -63,11 +63,11 @@ def tick(ledger: Ledger, now: datetime) -> tuple[int, int]:
     return len(alerts), sum(a.urgency is Urgency.OVERDUE for a in alerts)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench deadlines", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     console = Console()
     table = Table(title="deadline_watch: one tick")
     for col in ("requests", "alerts", "overdue", "median ms", "ms / 1k requests", "peak MB"):
@@ -104,7 +104,3 @@ def main() -> None:
                 f"{peak:.1f}",
             )
     console.print(table)
-
-
-if __name__ == "__main__":
-    main()

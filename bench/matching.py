@@ -1,6 +1,6 @@
 """Recall and precision of identity matching, per backend: planted people found, others never.
 
-``python -m bench.matching [--people 2000] [--start-postgres]`` plants, in one table, people
+``python -m bench matching [--people 2000] [--start-postgres]`` plants, in one table, people
 whose phone is written in one of nine common spellings in one of 24 countries (read in the row's
 country) and whose e-mail has Unicode capitals, a decomposed form or a punycode domain; beside
 each, decoys: the same national digits in another country's row, a plus-tagged address and a
@@ -222,7 +222,7 @@ def _postgres(args: argparse.Namespace) -> Iterator[str | None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.matching", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench matching", description=__doc__.split("\n")[0])
     p.add_argument("--people", type=int, default=2000)
     p.add_argument("--batch", type=int, default=200, help="people per discovery call")
     p.add_argument("--seed", type=int, default=7)
@@ -249,7 +249,3 @@ def main(argv: list[str] | None = None) -> None:
                  r["old_digit_string_wrong"], r["seconds"])  # fmt: skip
         table.add_row(backend, *(str(c) for c in cells))
     console.print(table)
-
-
-if __name__ == "__main__":
-    main()

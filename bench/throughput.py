@@ -1,6 +1,6 @@
 """Benchmark requests per second through the product's own Dagster batch jobs.
 
-    .venv/bin/python -m bench.throughput [--contacts 100000] [--requests 1000] [--singles 3]
+    .venv/bin/python -m bench throughput [--contacts 100000] [--requests 1000] [--singles 3]
         [--instance-postgres] [--json PATH]
 
 A fresh home seeded with the demo CRM (us + eu, ``--contacts`` each, services on as the demo
@@ -38,7 +38,7 @@ VERIFIED_BY = "bench-agent"
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m bench.throughput", description=__doc__.split("\n")[0]
+        prog="python -m bench throughput", description=__doc__.split("\n")[0]
     )
     p.add_argument("--contacts", type=int, default=100_000, help="demo contacts per region")
     p.add_argument("--requests", type=int, default=1000, help="requests of each kind")
@@ -237,7 +237,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Benchmark access-request discovery and bundle assembly on 10k → 1M-contact CRMs.
 
-    .venv/bin/python -m bench.access [--sizes 10000,100000,1000000] [--batch 1000]
+    .venv/bin/python -m bench access [--sizes 10000,100000,1000000] [--batch 1000]
         [--postgres URL] [--json PATH]
 
 Per size: a two-region (us, eu) demo CRM with the planted cast, seeded once and cached; then each
@@ -21,23 +21,21 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import crm_cache, worker
-from bench.report import (
+from bench import crm_cache
+from bench.access import worker
+from bench.access.report import (
     batch_table,
     bundle_table,
-    run_header,
-    setup_table,
-    single_table,
-    size_label,
-    summarise_requests,
-)
-from bench.report_more import (
     crossover_lines,
     growth_lines,
     mentions_tables,
     plans_table,
+    setup_table,
+    single_table,
     summarise_mentions,
+    summarise_requests,
 )
+from bench.report import run_header, size_label
 from bench.subjects import pick
 from dsr.settings import DEMO_DATAMAP
 
@@ -45,7 +43,7 @@ PHASES = ("single", "bundle", "batch", "mentions", "plans")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.access", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench access", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000,1000000", help="contacts per region")
     p.add_argument("--batch", type=int, default=1000, help="subjects in the batched call")
     p.add_argument("--singles", type=int, default=20, help="synthetic single subjects per scope")
@@ -144,7 +142,3 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"backend: {backend}; peak RSS: {results['peak_rss']}")
     render(console, results["sizes"])
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,7 +13,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from bench.measure import (
+from bench.access.measure import (
     MeteredConnector,
     connectors_for,
     discover,

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bench.measure import MeteredConnector, identities_of
-from bench.phases import Tick, _setup
+from bench.access.measure import MeteredConnector, identities_of
+from bench.access.phases import Tick, _setup
 from bench.subjects import Subject
 from connectors.crm_sql import resolve_across
 

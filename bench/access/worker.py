@@ -12,8 +12,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import phases, plans
-from bench.child import Tick, run_child
+from bench.access import phases, plans
+from bench.child import Tick, run_child, status_mb
 
 PHASES: dict[str, Callable[[dict[str, Any], phases.Tick], dict[str, Any]]] = {
     "single": phases.single,
@@ -24,23 +24,15 @@ PHASES: dict[str, Callable[[dict[str, Any], phases.Tick], dict[str, Any]]] = {
 }
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # reported in kB
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def _child(name: str, spec: dict[str, Any], out: Any) -> None:
     try:
-        start_rss = _status_mb("VmRSS")
+        start_rss = status_mb("VmRSS")
 
         def tick(done: int, total: int, label: str) -> None:
             out.put(("tick", done, total, label))
 
         figures = PHASES[name](spec, tick)
-        peak = _status_mb("VmHWM")
+        peak = status_mb("VmHWM")
         out.put(("done", {**figures, "rss_start_mb": start_rss, "rss_peak_mb": peak}))
     except BaseException:
         out.put(("error", traceback.format_exc()))

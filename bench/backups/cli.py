@@ -1,6 +1,6 @@
 """Benchmark: D daily backups of an N-contact CRM region, and "which backups hold this person?".
 
-    .venv/bin/python -m bench.backups --contacts 100000,1000000 --days 30
+    .venv/bin/python -m bench backups --contacts 100000,1000000 --days 30
 
 Per size: the seeded CRM (``bench.crm_cache``, reused between runs) is copied to a work folder
 (the cache is never changed), then for each day a few rows change (0.05% of contacts get a new
@@ -30,7 +30,7 @@ from rich.table import Table
 from sqlalchemy import column, create_engine, func, select, table, update
 from sqlalchemy.pool import NullPool
 
-from bench.backups_worker import lookup, restore_and_search, snapshot
+from bench.backups.worker import lookup, restore_and_search, snapshot
 from bench.child import run_child
 from bench.crm_cache import CACHE_DIR, sqlite_urls
 
@@ -260,8 +260,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench backups", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--contacts", default="100000", help="sizes, comma-separated")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
@@ -271,7 +273,7 @@ def main() -> None:
     parser.add_argument(
         "--checkpoints", default="", help="also measure lookups after these days (e.g. 10,20)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.contacts.split(",")]
     results, rows = {}, []
     out_file = args.out
@@ -302,7 +304,3 @@ def main() -> None:
             f"{large['restore_one_s'] / small['restore_one_s']:.1f}×"
         )
     console.print(f"raw figures: {out_file}")
-
-
-if __name__ == "__main__":
-    main()

@@ -21,9 +21,9 @@ from statistics import mean, median
 from time import perf_counter
 from typing import Any
 
-from bench.erasure_desk import Desk
-from bench.erasure_meter import BATCHED, PHASES, Meter, Peaks
-from bench.erasure_phases import Tick, _found, _outcome, _physical_figures, _setup
+from bench.erasure.desk import Desk
+from bench.erasure.meter import BATCHED, PHASES, Meter, Peaks
+from bench.erasure.phases import Tick, _found, _outcome, _physical_figures, _setup
 from bench.report import p95
 from connectors.base import EMAIL, Identity
 from connectors.crm_erase import CrmEraser, ErasureResult, Verification

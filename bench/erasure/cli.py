@@ -1,11 +1,11 @@
 """Benchmark erasure: one subject, and a batch in one transaction, on 100k → 1M contacts.
 
-    .venv/bin/python -m bench.erasure [--sizes 100000,1000000] [--batch 1000] [--singles 4]
+    .venv/bin/python -m bench erasure [--sizes 100000,1000000] [--batch 1000] [--singles 4]
         [--verify-sample 200] [--postgres ADMIN_URL | --start-postgres]
         [--physical vacuum_full,vacuum] [--json PATH]
 
-Per size: the cached two-region demo CRM of ``bench.access`` (seeded once if missing), and per
-measurement a fresh copy of it (an erasure changes data; the cache is never touched). Each
+Per size: the cached two-region demo CRM of ``python -m bench access`` (seeded once if missing),
+and per measurement a fresh copy of it (an erasure changes data; the cache is never touched). Each
 measurement runs in a fresh spawned process: the single-subject erasures (the demo person in
 ``user_account`` scope, then synthetic contacts in ``client_data`` scope, each resolved, found,
 erased, re-searched and given a signed proof), or the batch (contacts of the largest Client, one
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -30,10 +28,11 @@ import sqlalchemy
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import crm_cache, erasure_worker
-from bench.erasure_copies import postgres_copy, sqlite_copy
-from bench.erasure_growth import growth_lines, vacuum_lines
-from bench.erasure_report import (
+from bench import crm_cache
+from bench.erasure import worker as erasure_worker
+from bench.erasure.copies import postgres_copy, sqlite_copy
+from bench.erasure.growth import growth_lines, vacuum_lines
+from bench.erasure.report import (
     batch_detail_table,
     batch_table,
     memory_table,
@@ -41,7 +40,7 @@ from bench.erasure_report import (
     single_table,
     stages_table,
 )
-from bench.report import size_label
+from bench.report import size_label, started
 from bench.subjects import Cast, pick
 from dsr.settings import DEMO_DATAMAP
 from resources.engines import engine_for
@@ -51,7 +50,7 @@ PHYSICAL = ("vacuum_full", "vacuum", "none")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.erasure", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench erasure", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="100000,1000000", help="contacts per region")
     p.add_argument("--batch", type=int, default=1000, help="subjects erased in one transaction")
     p.add_argument("--singles", type=int, default=4, help="synthetic contacts erased one by one")
@@ -202,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     console = Console(width=None if sys.stdout.isatty() else 240)
     results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
+        **started(),
         "sqlalchemy": sqlalchemy.__version__,
         "batch": args.batch,
         "singles": args.singles,
@@ -230,7 +228,3 @@ def main(argv: list[str] | None = None) -> int:
             runner.size(size, save, out)
     render(console, results["backend"], results["sizes"])
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,7 +6,7 @@ import itertools
 from statistics import median
 from typing import Any
 
-from bench.erasure_meter import PHASES
+from bench.erasure.meter import PHASES
 from bench.report import size_label
 
 Sizes = dict[int, dict[str, Any]]

@@ -20,13 +20,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bench.worker import _status_mb
+from bench.child import status_mb
 from connectors.base import Identity
 from connectors.crm_erase import CrmEraser, ErasurePlan, Verification
 from connectors.crm_sql import CrmSqlConnector
 
 PHASES = ("discovery", "plan", "apply", "physical", "verification", "proof")
-# The batch's re-search of every subject in one ``find`` (see ``bench.erasure_phases.batch``).
+# The batch's re-search of every subject in one ``find`` (see ``bench.erasure.batch.batch``).
 BATCHED = "verify_batched"
 # The first words of the statements physical cleanup sends, timed one by one.
 _PHYSICAL = ("VACUUM", "PRAGMA WAL_CHECKPOINT")
@@ -54,7 +54,7 @@ class Peaks:
             reset_peak()
 
     def end(self, phase: str) -> None:
-        self.mb[phase] = max(self.mb[phase], _status_mb("VmHWM"))
+        self.mb[phase] = max(self.mb[phase], status_mb("VmHWM"))
 
 
 class Meter:

@@ -2,7 +2,7 @@
 
 ``single``: subject by subject, the production path: ``resolve_across`` over every region, then
 per region ``find`` and ``CrmEraser.erase`` (plan, one transaction, physical cleanup, re-search),
-then one signed proof (``bench.erasure_batch`` has the batch). The helpers here serve both; the
+then one signed proof (``bench.erasure.batch`` has the batch). The helpers here serve both; the
 figures are plain JSON-able data.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
-from bench.erasure_desk import Desk
-from bench.erasure_meter import (
+from bench.erasure.desk import Desk
+from bench.erasure.meter import (
     Meter,
     Peaks,
     StatementLog,

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench.erasure_meter import BATCHED, PHASES
+from bench.erasure.meter import BATCHED, PHASES
 from bench.report import ms, num, size_label
 
 Sizes = dict[int, dict[str, Any]]

@@ -1,37 +1,34 @@
 """Run one erasure measurement in a fresh spawned process; bring back its figures and peak RSS.
 
-As ``bench.worker`` does for access: the process starts empty, so its ``VmHWM`` is its own; the
-RSS right after imports is reported beside it. (``bench.worker`` knows only the access phases,
-hence this twin.)
+As ``bench.access.worker`` does for access: the process starts empty, so its ``VmHWM`` is its
+own; the RSS right after imports is reported beside it. (``bench.access.worker`` knows only the
+access phases, hence this twin.)
 """
 
 from __future__ import annotations
 
 import importlib
 import traceback
-from collections.abc import Callable
 from typing import Any
 
-from bench.child import run_child
-from bench.worker import _status_mb
+from bench.child import Tick, run_child, status_mb
 
-Tick = Callable[[int, int, str], None]
-TARGETS = {"single": ("bench.erasure_phases", "single"), "batch": ("bench.erasure_batch", "batch")}
+TARGETS = {"single": ("bench.erasure.phases", "single"), "batch": ("bench.erasure.batch", "batch")}
 
 
 def _child(name: str, spec: dict[str, Any], out: Any) -> None:
     try:
-        start_rss = _status_mb("VmRSS")
+        start_rss = status_mb("VmRSS")
         # Imported here, so the RSS after imports is told apart from the phase's own.
         module, function = TARGETS[name]
         measure = getattr(importlib.import_module(module), function)
-        after_imports = _status_mb("VmRSS")
+        after_imports = status_mb("VmRSS")
 
         def tick(done: int, total: int, label: str) -> None:
             out.put(("tick", done, total, label))
 
         figures = measure(spec, tick)
-        peak = _status_mb("VmHWM")
+        peak = status_mb("VmHWM")
         out.put(
             (
                 "done",

@@ -1,14 +1,14 @@
 """Discovery against the raw-SQL floor: how much slower is one access request's discovery than the
 statements a DBA would write by hand for the same question (issue 11: within 2×)?
 
-    .venv/bin/python -m bench.floor [--contacts 10000,100000] [--people 200] [--batch 1000]
+    .venv/bin/python -m bench floor [--contacts 10000,100000] [--people 200] [--batch 1000]
         [--helpdesk 100000] [--postgres [--postgres-url URL]] [--json PATH]
 
 Per demo-CRM size (contacts per region, two regions, seeded once and cached by
 ``bench.crm_cache``) and for the help desk (a foreign schema mapped only by
-``tests/data/helpdesk.datamap.yaml``, ``bench.floor_desk``): single people (median and p95 ms per
+``tests/data/helpdesk.datamap.yaml``, ``bench.floor.desk``): single people (median and p95 ms per
 person) and one batch of many people (ms per person), ``user_account`` and ``client_data``.
-The floor (``bench.floor_crm``, ``bench.floor_desk``) must find the same rows as discovery for
+The floor (``bench.floor.crm``, ``bench.floor.desk``) must find the same rows as discovery for
 every person asked about, or no ratio is printed.
 """
 
@@ -26,9 +26,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import crm_cache, floor_crm, floor_desk
-from bench.floor_report import growth_lines, ratio_table
-from bench.floor_run import Case, FloorFn, Mismatch, Statements, batch, singles
+from bench import crm_cache
+from bench.floor import crm as floor_crm
+from bench.floor import desk as floor_desk
+from bench.floor.report import growth_lines, ratio_table
+from bench.floor.run import Case, FloorFn, Mismatch, Statements, batch, singles
 from bench.report import run_header, size_label
 from bench.subjects import pick
 from connectors.crm_sql import CrmSqlConnector
@@ -39,7 +41,7 @@ from resources.engines import engine_for
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench floor", description=__doc__.split("\n")[0])
     p.add_argument("--contacts", default="10000,100000", help="demo CRM sizes, per region")
     p.add_argument("--people", type=int, default=200, help="single people sampled per scope")
     p.add_argument("--batch", type=int, default=1000, help="people in the batched call")
@@ -187,7 +189,3 @@ def main(argv: list[str] | None = None) -> int:
     for schema, size, scope, why in mismatched:
         console.print(f"[red]no ratio for {schema} {size:,} {scope}: the floor differs: {why}")
     return 1 if mismatched else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

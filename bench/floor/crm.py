@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 from sqlalchemy.engine import Connection, Row
 
-from bench.floor_sql import Found, Values, email_sql, like_terms, lookup, phone_sql, run
+from bench.floor.sql import Found, Values, email_sql, like_terms, lookup, phone_sql, run
 from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.datamap import DataMap
 from connectors.identities import MentionMatcher, harvest_identity
 from connectors.match_sql import PREFILTER_MAX_CLAUSES
 
 if TYPE_CHECKING:
-    from bench.floor_run import Case
+    from bench.floor.run import Case
 
 E = email_sql
 

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from bench.crm_cache import CACHE_DIR, MARKER
-from bench.floor_crm import People, mentions
-from bench.floor_sql import Found, Values, email_sql, lookup, phone_sql
+from bench.floor.crm import People, mentions
+from bench.floor.sql import Found, Values, email_sql, lookup, phone_sql
 from connectors.crm_sql import CrmSqlConnector
 from connectors.datamap import DataMap, load_datamap
 from connectors.datamap_indexes import check_lookups
@@ -32,7 +32,7 @@ from resources.engines import engine_for
 from tests import helpdesk_schema as desk
 
 if TYPE_CHECKING:
-    from bench.floor_run import Case
+    from bench.floor.run import Case
 
 DATAMAP = Path(desk.__file__).parent / "data" / "helpdesk.datamap.yaml"
 REGIONS = ("de", "na")

@@ -2,7 +2,7 @@
 
 Discovery is what the product runs for a request (``pipelines.batch_common.resolve_together``):
 ``Resolution.across`` over every region, then ``find`` per region with the state the fixpoint
-kept. The floor is a function of open connections (``bench.floor_crm``, ``bench.floor_desk``).
+kept. The floor is a function of open connections (``bench.floor.crm``, ``bench.floor.desk``).
 Before any timing, both must name the same rows for every person: the same (region, table,
 primary key) of the person's own records, and every mention discovery reports among the rows the
 floor's text statements returned. Statements are counted by a ``before_cursor_execute`` listener
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from bench.floor_sql import Found, Place
+from bench.floor.sql import Found, Place
 from bench.report import p95
 from connectors.base import EMAIL
 from connectors.crm_sql import CrmSqlConnector, Resolution

@@ -1,7 +1,7 @@
-"""The pieces a hand-written discovery query is built from: the floor ``bench.floor`` compares
-discovery with.
+"""The pieces a hand-written discovery query is built from: the floor ``python -m bench floor``
+compares discovery with.
 
-The SQL is written out by hand in ``bench.floor_crm`` and ``bench.floor_desk``; this module only
+The SQL is written out by hand in ``bench.floor.crm`` and ``bench.floor.desk``; this module only
 holds what every such statement shares: the two match expressions, spelt exactly as the expression
 indexes spell them (SQLite uses an expression index only for an identical expression, so a
 DBA writing the floor would copy them), the running of a ``text()`` statement with bound

@@ -1,10 +1,10 @@
 """Launch → result under `dagster dev`, against Dagster's own floor on this machine.
 
 A fresh demo home (services on), a `dagster dev` with the product's code location and
-``bench/floor_defs.py``. Per trial, the clock starts when the form is submitted through GraphQL
-(as the Launchpad's Launch does) and stops at the bundle's (or proof's) file time; the floor is a
-trivial run that queues a trivial second run the same way, submit → second run's end. Runs one
-after another, never overlapping. ``python -m bench.launch --trials 3``.
+``bench/launch/floor_defs.py``. Per trial, the clock starts when the form is submitted through
+GraphQL (as the Launchpad's Launch does) and stops at the bundle's (or proof's) file time; the
+floor is a trivial run that queues a trivial second run the same way, submit → second run's end.
+Runs one after another, never overlapping. ``python -m bench launch --trials 3``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ load_from:
       location_name: inextcrm_dsr
       working_directory: {repo}
   - python_file:
-      relative_path: {repo}/bench/floor_defs.py
+      relative_path: {repo}/bench/launch/floor_defs.py
       location_name: floor
       working_directory: {repo}
 """
@@ -80,7 +80,7 @@ def request(client: Any, instance: DagsterInstance, ledger: Any, kind: str, emai
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.launch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench launch", description=__doc__)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--contacts", type=int, default=300, help="demo contacts per region")
     args = parser.parse_args(argv)
@@ -121,7 +121,3 @@ def main(argv: list[str] | None = None) -> None:
         statistics.median(figures["access"]) / statistics.median(figures["floor"]), 2
     )
     print(json.dumps(summary, indent=2))
-
-
-if __name__ == "__main__":
-    main()

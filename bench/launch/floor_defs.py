@@ -1,6 +1,6 @@
 """Dagster's own floor for Launch → result: a trivial run that queues a second trivial run the
 way an intake run queues its fulfilment run (``pipelines.handoff.queue_run``). Loaded only by
-``python -m bench.launch``, as a second code location beside the product's."""
+``python -m bench launch``, as a second code location beside the product's."""
 
 from dagster import Definitions, OpExecutionContext, in_process_executor, job, op
 

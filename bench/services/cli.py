@@ -1,6 +1,6 @@
 """Benchmark the Google, Dropbox and GoToMeeting connectors on one person spread over many items.
 
-    .venv/bin/python -m bench.services [--files 1000] [--events 500] [--meetings 200]
+    .venv/bin/python -m bench services [--files 1000] [--events 500] [--meetings 200]
         [--concurrency 1,4,8] [--latency-ms 10] [--fault-rate 0.05] [--burst-s 2]
         [--retry-after 1] [--faults 429,burst] [--file-kb 8]
         [--services google,dropbox,gotomeeting] [--json PATH]
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -30,8 +28,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import services_worker
-from bench.services_report import (
+from bench.report import started
+from bench.services import worker as services_worker
+from bench.services.report import (
     concurrency_table,
     erasure_table,
     export_table,
@@ -39,14 +38,14 @@ from bench.services_report import (
     label,
     results_table,
 )
-from bench.services_summary import summary
+from bench.services.summary import summary
 
 SERVICES = ("google", "dropbox", "gotomeeting")
 DEFAULT_CONCURRENCY = 4  # the connectors' default
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.services", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench services", description=__doc__.split("\n")[0])
     p.add_argument("--files", type=int, default=1000, help="her Drive files, and Dropbox files")
     p.add_argument("--events", type=int, default=500, help="her Calendar events")
     p.add_argument("--meetings", type=int, default=200, help="her GoToMeeting meetings")
@@ -120,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     console = Console(width=None if sys.stdout.isatty() else 200)
     results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
+        **started(),
         "args": {k: str(v) for k, v in vars(args).items()},
         "peak_rss": "VmHWM of a fresh spawned process per run (stand-in and its data included); "
         "start = VmRSS after imports",
@@ -167,7 +165,3 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary(runs):
         console.print(f"• {line}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

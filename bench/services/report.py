@@ -1,4 +1,5 @@
-"""Rich tables and the "what this shows" lines for ``bench.services`` (one result dict per run)."""
+"""Rich tables and the "what this shows" lines for ``python -m bench services`` (one result dict
+per run)."""
 
 from __future__ import annotations
 

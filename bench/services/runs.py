@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bench import services_seed as seed
-from bench.services_faults import (
+from bench.services import seed
+from bench.services.faults import (
     SdkRetries,
     Traffic,
     Window,

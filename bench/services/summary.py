@@ -1,10 +1,10 @@
-"""The "what this shows" lines of ``bench.services``, computed from the runs' figures."""
+"""The "what this shows" lines of ``python -m bench services``, computed from the runs' figures."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.services_report import Run, label
+from bench.services.report import Run, label
 
 
 def summary(runs: list[Run]) -> list[str]:

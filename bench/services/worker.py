@@ -1,33 +1,23 @@
 """Run one service measurement in a fresh, spawned process; bring back its figures and peak RSS.
 
-As ``bench.worker`` does for the CRM phases (peak = ``VmHWM`` of that process, with the RSS after
-imports and after seeding beside it), but for ``bench.services_runs``: a fresh process per run is
-also what the Dropbox SDK needs, as it fixes its API hosts at its first import. ``bench.worker``
-itself is not imported in the child: its phases pull in the CRM stack and would inflate the RSS.
+As ``bench.access.worker`` does for the CRM phases (peak = ``VmHWM`` of that process, with the RSS
+after imports and after seeding beside it), but for ``bench.services.runs``: a fresh process per
+run is also what the Dropbox SDK needs, as it fixes its API hosts at its first import.
+``bench.access.worker`` itself is not imported in the child: its phases pull in the CRM stack and
+would inflate the RSS.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
 from typing import Any
 
-from bench.child import run_child
-
-Tick = Callable[[int, int, str], None]
-
-
-def status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # reported in kB
-    raise RuntimeError(f"/proc/self/status has no {field}")
+from bench.child import Tick, run_child, status_mb
 
 
 def _child(spec: dict[str, Any], out: Any) -> None:
     try:
-        from bench.services_runs import RUNS  # imported here: counted in rss_start
+        from bench.services.runs import RUNS  # imported here: counted in rss_start
 
         start_rss = status_mb("VmRSS")
         seeded_rss: list[float] = []
