@@ -1,241 +1,47 @@
-"""The export bundle as the person and an auditor see it: what is inside, and that it cannot be
-changed unnoticed."""
+"""The export bundle as the person sees it: what is inside, named safely, the same bytes for the
+same input, and every row's values back from its JSON and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Findings, FoundRow, Identity, Mention, RowRef
-from connectors.datamap import DataMap
+from connectors.base import Findings, FoundRow
 from connectors.datamap_accounts import Controller, Policy
-from dsr.bundle import BundleRequest, build_bundle, verify_bundle
-from dsr.bundle.manifest import safe_name, signature_envelope, write_zip
+from dsr.bundle import build_bundle, verify_bundle
+from dsr.bundle.manifest import safe_name
 from dsr.keys import KeyRing
-
-WHEN = datetime(2026, 3, 2, 9, 30, 14, tzinfo=UTC)
-CV = b"%PDF-1.4\n\x00\x01\x02 Maria's CV \xff"
-SCRIPT_NOTE = "Call back <script>alert('x')</script> maria.jensen@example.org about renewal"
-
-DATAMAP = DataMap.model_validate(
-    {
-        "name": "inextcrm",
-        "controller": {
-            "name": "iNextCRM Systems Corp.",
-            "contact": "info@iNextCRM.com",
-            "dpo": "Data Protection Officer, info@iNextCRM.com",
-            "complaint": "You may lodge a complaint with your data protection authority.",
-            "service": "iNextCRM",
-        },
-        "policy": {"name": "our privacy policy", "client_data": "sections 2.2 and 15"},
-        "rights": ["You can update your account settings yourself at any time."],
-        "regions": {"us": "United States", "eu": "European Union (Netherlands)"},
-        "tables": {
-            "contacts": {
-                "description": "A Client's customers",
-                "controller": "client",
-                "tenant_column": "client_id",
-                "purpose": "Managing the Client's customer relationships",
-                "legal_basis": "Client's instruction (processor, Art. 28)",
-                "retention": "While the Client's account is active; deleted 1 month after closure",
-                "source": "Entered by the Client's users",
-                "recipients": ["Google Workspace (Integrated Service)", "Dropbox"],
-                "identities": [
-                    {"column": "email", "kind": "email"},
-                    {"column": "phone", "kind": "phone"},
-                ],
-                "personal_data": {
-                    "email": {"category": "contact details"},
-                    "phone": {"category": "contact details"},
-                    "first_name": {"category": "identity"},
-                    "notes": {"category": "free-text notes", "purpose": "Sales follow-up"},
-                },
-                "free_text": ["notes"],
-            },
-            "invoices": {
-                "controller": "inextcrm",
-                "purpose": "Billing for the Service",
-                "legal_basis": "Legal obligation (tax law)",
-                "retention": "7 years from issue",
-                "identities": [{"column": "billing_email", "kind": "email"}],
-                "personal_data": {"amount": {"category": "billing information"}},
-                "erasure": {
-                    "action": "keep",
-                    "legal_basis": "Art. 17(3)(b) legal obligation",
-                    "retain_for": "7 years",
-                },
-            },
-            "attachments": {
-                "controller": "client",
-                "tenant_column": "client_id",
-                "purpose": "Documents stored with a contact",
-                "retention": "Until deleted by the Client",
-                "references": [{"column": "contact_id", "to": "contacts.id"}],
-                "personal_data": {"content": {"category": "documents"}},
-                "files": {"content": "content", "filename": "filename"},
-            },
-            "notes": {
-                "controller": "client",
-                "purpose": "Notes users write about their customers",
-                "retention": "While the Client's account is active",
-                "free_text": ["body"],
-            },
-        },
-    }
+from tests.bundle_env import (
+    CV,
+    DATAMAP,
+    REQUEST,
+    SCRIPT_NOTE,
+    WHEN,
+    _build,
+    _entries,
+    _findings,
+    _json,
+    _ref,
+    clean_keyring,
 )
-
-
-def _ref(region: str, table: str, pk: object) -> RowRef:
-    return RowRef(region=region, table=table, pk=str(pk))
-
-
-def _findings() -> list[Findings]:
-    maria = Identity("email", "maria.jensen@example.org")
-    us = Findings(
-        system="crm",
-        region="us",
-        subject="s-1",
-        identities={maria},
-        searched_tables=["attachments", "contacts", "invoices", "notes"],
-        skipped_tables={"audit_trail": "table locked by <b>maintenance</b>"},
-        rows=[
-            FoundRow(
-                _ref("us", "contacts", 42),
-                "identity:email",
-                {
-                    "id": 42,
-                    "client_id": "acme",
-                    "first_name": "María",
-                    "email": "maria.jensen@example.org",
-                    "phone": None,
-                    "created_at": datetime(2024, 3, 5, 14, 30, tzinfo=UTC),
-                    "notes": SCRIPT_NOTE,
-                },
-            ),
-            FoundRow(
-                _ref("us", "invoices", 7),
-                "identity:billing_email",
-                {
-                    "id": 7,
-                    "billing_email": "maria.jensen@example.org",
-                    "amount": Decimal("1234.50"),
-                    "issued_at": datetime(2025, 1, 31, 0, 0, tzinfo=UTC),
-                },
-            ),
-            FoundRow(
-                _ref("us", "attachments", 3),
-                "reference:contacts.id",
-                {
-                    "id": 3,
-                    "contact_id": 42,
-                    "client_id": "acme",
-                    "filename": "../../etc/\x07cv <maria>@home.pdf",
-                    "content": CV,
-                },
-            ),
-        ],
-        mentions=[
-            Mention(
-                _ref("us", "notes", 900),
-                "body",
-                ("email", "name"),
-                ((10, 34),),
-                "… met <script>x()</script> maria.jensen@example.org at the fair …",
-            )
-        ],
-    )
-    eu = Findings(
-        system="crm",
-        region="eu",
-        subject="s-1",
-        searched_tables=["contacts"],
-        rows=[
-            FoundRow(
-                _ref("eu", "contacts", 5),
-                "identity:email",
-                {"id": 5, "client_id": "globex", "email": "maria.jensen@example.org"},
-            )
-        ],
-    )
-    google = Findings(
-        system="google",
-        region="global",
-        subject="s-1",
-        searched_tables=["contacts"],
-        rows=[FoundRow(_ref("global", "contacts", "people/c123"), "identity:email", {"n": 1})],
-    )
-    return [us, eu, google]
-
-
-REQUEST = BundleRequest(
-    request_id="REQ-2026-0042",
-    request_type="access",
-    scope="user_account",
-    client_id=None,
-    received_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
-    due_at=datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
-)
-NOT_SEARCHED = {
-    "dropbox": "access token expired; the owner maria.jensen@example.org must reconnect"
-}
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyRing]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DSR_SIGNING_KEY", raising=False)
-        ring = KeyRing(tmp_path_factory.mktemp("keys"))
-        ring.public_key_pem()  # generate while the environment is clean
-        yield ring
-
-
-@pytest.fixture(scope="module")
-def other_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyRing]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DSR_SIGNING_KEY", raising=False)
-        ring = KeyRing(tmp_path_factory.mktemp("other-keys"))
-        ring.public_key_pem()
-        yield ring
-
-
-def _build(keys: KeyRing, out: Path, request: BundleRequest = REQUEST, **kw: object) -> Path:
-    findings = kw.pop("findings", None) or _findings()
-    result = build_bundle(
-        request,
-        findings,  # type: ignore[arg-type]
-        {"crm": DATAMAP},
-        keys,
-        out,
-        generated_at=WHEN,
-        not_searched=NOT_SEARCHED,
-        **kw,  # type: ignore[arg-type]
-    )
-    return result.path
+    yield from clean_keyring(tmp_path_factory, "keys")
 
 
 @pytest.fixture(scope="module")
 def bundle(keys: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build(keys, tmp_path_factory.mktemp("out"))
-
-
-def _entries(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as zf:
-        return {name: zf.read(name) for name in zf.namelist()}
-
-
-def _json(path: Path, name: str) -> object:
-    return json.loads(_entries(path)[name])
 
 
 # --- what the person finds inside ----------------------------------------------------------------
@@ -469,178 +275,6 @@ def test_safe_name_keeps_long_names_within_bounds() -> None:
     assert name.endswith(".pdf") and len(name.encode()) <= 120
 
 
-# --- verification: any change is caught, each in a sentence --------------------------------------
-
-
-Change = Callable[[dict[str, bytes], Path], object]
-
-
-def _tampered(src: Path, dst: Path, change: Change, other: Path) -> Path:
-    """Re-pack the bundle canonically after ``change``: only the change itself can be caught."""
-    entries = _entries(src)
-    change(entries, other)
-    with dst.open("wb") as fh:
-        write_zip(fh, entries, WHEN)
-    return dst
-
-
-def _flip_byte_of(src: Path, dst: Path, name: str, at: int = 5) -> Path:
-    raw = bytearray(src.read_bytes())
-    with zipfile.ZipFile(src) as zf:
-        info = zf.getinfo(name)
-    # Stored entries: data starts after the 30-byte local header, the name and the extra field.
-    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    raw[start + at] ^= 0x01
-    dst.write_bytes(bytes(raw))
-    return dst
-
-
-def test_an_untouched_bundle_verifies(bundle: Path, keys: KeyRing) -> None:
-    report = verify_bundle(bundle, keys.public_key_pem())
-    assert report.ok, report.problems
-    assert report.signature == "valid"
-    assert report.files_checked == len(_entries(bundle)) - 2
-    assert report.notes == []
-
-
-def test_without_a_trusted_key_the_report_says_so(bundle: Path) -> None:
-    report = verify_bundle(bundle)
-    assert report.ok and report.signature == "valid"
-    assert any("not against a trusted key" in n for n in report.notes)
-
-
-def test_one_flipped_byte_in_a_data_file(bundle: Path, keys: KeyRing, tmp_path: Path) -> None:
-    path = _flip_byte_of(bundle, tmp_path / "x.zip", "data/crm/us/contacts.json")
-    report = verify_bundle(path, keys.public_key_pem())
-    assert not report.ok
-    assert any("data/crm/us/contacts.json" in p for p in report.problems)
-
-
-def _set(name: str, data: bytes) -> Change:
-    return lambda entries, _: entries.__setitem__(name, data)
-
-
-def _replace(name: str, old: bytes, new: bytes) -> Change:
-    def change(entries: dict[str, bytes], _: Path) -> None:
-        assert old in entries[name]
-        entries[name] = entries[name].replace(old, new)
-
-    return change
-
-
-def _other_bundles_signature(entries: dict[str, bytes], other: Path) -> None:
-    envelope = json.loads(entries["manifest.sig"])
-    envelope["signature"] = json.loads(_entries(other)["manifest.sig"])["signature"]
-    entries["manifest.sig"] = json.dumps(envelope).encode()
-
-
-_edit_manifest = _replace("manifest.json", b'"crm:us": 3', b'"crm:us": 2')
-
-
-@pytest.fixture(scope="module")
-def other_bundle(keys: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    request = replace(REQUEST, request_id="REQ-2026-0043")
-    return _build(keys, tmp_path_factory.mktemp("other"), request)
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (
-            _replace("data/crm/us/invoices.json", b'"1234.50"', b'"1.50000"'),
-            "data/crm/us/invoices.json does not match its SHA-256",
-        ),
-        (
-            _replace("data/crm/us/invoices.json", b'"1234.50"', b'"1.5"'),
-            "data/crm/us/invoices.json is 140 bytes; the manifest says 144",
-        ),
-        (_edit_manifest, "does not match manifest.json"),
-        (_other_bundles_signature, "does not match manifest.json"),
-        (_set("data/crm/us/extra.json", b"[]"), "data/crm/us/extra.json is in the ZIP but not"),
-        (
-            lambda e, _: e.pop("files/crm/us/attachments/3_cv _maria__home.pdf"),
-            "3_cv _maria__home.pdf is listed in the manifest but missing",
-        ),
-        (lambda e, _: e.pop("manifest.sig"), "The bundle has no manifest.sig"),
-        (_set("../evil.txt", b"x"), "'../evil.txt' is not a safe relative path"),
-    ],
-    ids=[
-        "data-changed",
-        "data-resized",
-        "manifest-edited",
-        "signature-swapped",
-        "extra",
-        "removed",
-        "unsigned",
-        "traversal",
-    ],
-)
-def test_tampering_is_reported(
-    bundle: Path,
-    keys: KeyRing,
-    other_bundle: Path,
-    tmp_path: Path,
-    change: Change,
-    expected: str,
-) -> None:
-    tampered = _tampered(bundle, tmp_path / "t.zip", change, other_bundle)
-    report = verify_bundle(tampered, keys.public_key_pem())
-    assert not report.ok
-    assert any(expected in p for p in report.problems), report.problems
-
-
-def test_a_key_other_than_the_trusted_one(bundle: Path, other_keys: KeyRing) -> None:
-    report = verify_bundle(bundle, other_keys.public_key_pem())
-    assert not report.ok and report.signature == "invalid"
-    assert any("other than the trusted key" in p for p in report.problems)
-
-
-def test_resigned_by_someone_else_fails_against_the_trusted_key(
-    bundle: Path, keys: KeyRing, other_keys: KeyRing, tmp_path: Path
-) -> None:
-    def forge(entries: dict[str, bytes], other: Path) -> None:
-        _edit_manifest(entries, other)
-        entries["manifest.sig"] = signature_envelope(other_keys, entries["manifest.json"])
-
-    forged = _tampered(bundle, tmp_path / "forged.zip", forge, bundle)
-    assert verify_bundle(forged).signature == "valid"  # self-consistent, signer unknown
-    report = verify_bundle(forged, keys.public_key_pem())
-    assert not report.ok and report.signature == "invalid"
-
-
-def test_a_change_outside_the_files_is_caught(bundle: Path, keys: KeyRing, tmp_path: Path) -> None:
-    entries = _entries(bundle)
-    path = tmp_path / "restamped.zip"
-    with path.open("wb") as fh:
-        write_zip(fh, entries, WHEN.replace(year=2020))
-    report = verify_bundle(path, keys.public_key_pem())
-    assert not report.ok
-    assert any("container was altered" in p for p in report.problems)
-
-
-def test_not_a_zip_or_missing(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.zip"
-    junk.write_bytes(b"not a zip")
-    assert "not a readable ZIP" in verify_bundle(junk).problems[0]
-    assert "no bundle file" in verify_bundle(tmp_path / "absent.zip").problems[0]
-
-
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(position=st.floats(min_value=0, max_value=1, exclude_max=True), bit=st.integers(0, 7))
-def test_any_flipped_bit_anywhere_fails(
-    bundle: Path, keys: KeyRing, tmp_path: Path, position: float, bit: int
-) -> None:
-    raw = bytearray(bundle.read_bytes())
-    raw[int(position * len(raw))] ^= 1 << bit
-    path = tmp_path / "flipped.zip"
-    path.write_bytes(bytes(raw))
-    report = verify_bundle(path, keys.public_key_pem())
-    assert not report.ok
-    assert report.problems
-
-
 # --- round trip for every row --------------------------------------------------------------------
 
 _values = st.one_of(st.none(), st.integers(), st.text(), st.booleans())
@@ -696,16 +330,3 @@ def test_ids_keep_every_part_and_stray_bytes_become_files(keys: KeyRing, tmp_pat
     (row,) = json.loads(entries["data/google/global/people_contacts.json"])
     assert row["photo"] == "files/google/global/people_contacts/people_c123_photo.bin"
     assert entries[row["photo"]] == b"\x89PNG..."
-
-
-def test_a_second_copy_of_an_entry_is_caught(bundle: Path, keys: KeyRing, tmp_path: Path) -> None:
-    path = tmp_path / "dup.zip"
-    path.write_bytes(bundle.read_bytes())
-    with (
-        pytest.warns(UserWarning, match="Duplicate name"),
-        zipfile.ZipFile(path, "a") as zf,
-    ):
-        zf.writestr("data/crm/us/contacts.json", b"[]")
-    report = verify_bundle(path, keys.public_key_pem())
-    assert not report.ok
-    assert "data/crm/us/contacts.json appears more than once in the ZIP." in report.problems
