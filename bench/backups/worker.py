@@ -40,9 +40,9 @@ def snapshot(root: str, keys_dir: str, url: str, when: str, queue: Any) -> None:
         timing: dict[str, float] = {}
 
         class Timed(BackupStore):
-            def _read(self, conn: Any, datamap: Any) -> Any:
+            def _read(self, conn: Any, datamap: Any, region: str) -> Any:
                 start = time.perf_counter()
-                out = super()._read(conn, datamap)
+                out = super()._read(conn, datamap, region)
                 timing["index_s"] = time.perf_counter() - start
                 return out
 
