@@ -1,7 +1,7 @@
 """The raw-SQL floor for the demo CRM (``dsr/democrm``): what a DBA would send, by hand, to find
 one or many people's rows for a ``user_account`` or a ``client_data`` request.
 
-Read off ``dsr/democrm/schema.py`` and ``inextcrm.datamap.yaml``: one statement per table and
+Read off ``dsr/democrm/tables.py`` and ``inextcrm.datamap.yaml``: one statement per table and
 identity kind (values in bound ``IN`` lists, through the same expression indexes discovery uses),
 the user id and contact id followed to the tables that point at them, and one ``LIKE`` statement
 per free-text table for mentions. Rows are read whole (``SELECT *``): an access request exports

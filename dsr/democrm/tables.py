@@ -9,14 +9,11 @@ no action, which is why an erasure anonymises users instead of deleting them.
 Primary keys are region-disjoint (``dsr.democrm.regions``): the identity fixpoint runs across
 regions, so a user id harvested in ``us`` must never equal an unrelated user id in ``eu``.
 
-Indexes are declared on the tables but created by ``create_indexes`` after a bulk load, which is
-several times faster than maintaining them row by row.
+Indexes are declared on the tables but created by ``create_indexes`` (``dsr.democrm.schema``) after
+a bulk load, which is several times faster than maintaining them row by row.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import (
     BigInteger,
@@ -33,11 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    inspect,
-    text,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from connectors.match_sql import match_expression
 
@@ -355,62 +348,3 @@ for _table, _col in REFERENCE_COLUMNS:
 for _table in metadata.tables.values():
     if "client_id" in _table.c:
         Index(f"ix_{_table.name}_client_id", _table.c.client_id)
-
-
-@contextmanager
-def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
-    """A transaction of its own on an engine; on a connection, the caller's (who commits)."""
-    if isinstance(bind, Engine):
-        with bind.begin() as conn:
-            yield conn
-    else:
-        yield bind
-
-
-def create_schema(bind: Engine | Connection) -> None:
-    """Create the tables that do not exist yet, without their indexes (see ``create_indexes``)."""
-    with _transaction(bind) as conn:
-        existing = set(inspect(conn).get_table_names())
-        for table in metadata.sorted_tables:
-            if table.name not in existing:
-                conn.execute(CreateTable(table))
-        _add_missing_columns(conn, existing)
-
-
-def _add_missing_columns(conn: Connection, existing: set[str]) -> None:
-    # A CRM seeded before a nullable column was added gets it, so the data map fits again.
-    inspector = inspect(conn)
-    for table in metadata.sorted_tables:
-        if table.name not in existing:
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for col in table.columns:
-            if col.name not in present and col.nullable:
-                kind = col.type.compile(dialect=conn.dialect)
-                # Names from our own metadata, not input: safe in DDL.
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}")
-
-
-def create_indexes(bind: Engine | Connection) -> None:
-    """Create every declared index that is missing; safe to call again."""
-    with _transaction(bind) as conn:
-        for table in metadata.sorted_tables:
-            # IF NOT EXISTS, not reflection: SQLAlchemy cannot reflect SQLite expression indexes.
-            for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                conn.execute(CreateIndex(index, if_not_exists=True))
-        # Fresh statistics, so the planner picks the expression indexes on the first request.
-        conn.exec_driver_sql("ANALYZE")
-
-
-def sync_sequences(conn: Connection) -> None:
-    """After rows were inserted with explicit ids, make PostgreSQL's next id follow the largest."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite's rowid allocation already follows max(id)
-    for table in metadata.sorted_tables:
-        conn.execute(
-            text(
-                "SELECT setval(pg_get_serial_sequence(:t, 'id'), "
-                f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"
-            ),
-            {"t": table.name},
-        )
