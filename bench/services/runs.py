@@ -1,11 +1,10 @@
 """One measured run: a stand-in started in this process, seeded, then find → erase → verify through
-the real connector, each phase timed with the server's counters (``services_faults.Window``).
+the real connector, each phase timed with the server's counters (``bench.services.faults.Window``).
 
 ``spec``: service, scenario ("clean", "429": ``rate`` of requests answered 429, "burst": every
 request for ``burst_s`` seconds), concurrency, files, events, meetings, file_kb, latency_ms,
-retry_after (s), goto_limit, seed. Runs in a spawned process
-(``services_worker``): the Dropbox SDK fixes its hosts at first import, and each run gets its own
-peak RSS.
+retry_after (s), goto_limit, seed. Runs in a spawned process (``bench.services.worker``): the
+Dropbox SDK fixes its hosts at first import, and each run gets its own peak RSS.
 """
 
 from __future__ import annotations
