@@ -8,14 +8,15 @@ and closed after it (``NullPool``, as the stock storage does), so several proces
 the files exactly as before: the webserver, the daemon and each run read and write them.
 A batch of asset events (``pipelines.event_batch``: one request's materialisations, check results
 and observations in a batch run) is written in one transaction per shard instead of two or three
-per event; each event is stored exactly as the stock ``store_event`` stores it. The files and
-their schema are the stock ones; ``dagster.yaml`` names this class (see
+per event, check results included; each event is stored exactly as the stock ``store_event``
+stores it. The files and their schema are the stock ones; ``dagster.yaml`` names this class (see
 ``pipelines.instance_config``), and an instance can go back to the stock class at any time.
 A refusal (``dagster.Failure``) is stored without Dagster's frames (``pipelines.refusal_events``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -47,6 +49,8 @@ KEPT_ENGINES = 8
 class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        # The index shard's connection while a batch writes it, per thread.
+        self._held = threading.local()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -76,6 +80,10 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        held = getattr(self._held, "index", None) if shard == INDEX_SHARD_NAME else None
+        if held is not None:  # inside a batch's index transaction (store_event_batch)
+            yield held
+            return
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
@@ -91,21 +99,23 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
         with self.run_connection(runs.pop()) as conn:
             for event in events:
                 conn.execute(self.prepare_insert_event(event))
-        checks: list[tuple[EventLogEntry, int]] = []
-        # Mirrored in the index shard, as store_event mirrors each one, in one transaction.
+        # Mirrored in the index shard, as store_event mirrors each one, in one transaction: the
+        # check results too, which Dagster's code writes through ``index_connection``.
         with self.index_transaction() as conn:
-            for event in events:
-                with db_result(conn, self.prepare_insert_event(event)) as result:
-                    event_id = result.inserted_primary_key[0]
-                if event_id is None:
-                    raise RuntimeError("the index shard gave no id for a stored asset event")
-                if event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                    checks.append((event, event_id))
-                else:
-                    self._store_asset_event_tags(conn, [event], [event_id])
-                    self._store_asset_event(conn, event, event_id)
-        for event, event_id in checks:  # each opens its own connection to the index shard
-            self.store_asset_check_event(event, event_id)
+            self._held.index = conn
+            try:
+                for event in events:
+                    with db_result(conn, self.prepare_insert_event(event)) as result:
+                        event_id = result.inserted_primary_key[0]
+                    if event_id is None:
+                        raise RuntimeError("the index shard gave no id for a stored asset event")
+                    if event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                        self.store_asset_check_event(event, event_id)
+                    else:
+                        self._store_asset_event_tags(conn, [event], [event_id])
+                        self._store_asset_event(conn, event, event_id)
+            finally:
+                self._held.index = None
 
     def _forget_engines(self) -> None:
         with self._db_lock:
