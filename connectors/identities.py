@@ -303,6 +303,7 @@ class MentionMatcher:
                 if len(tokens) >= 2:  # a lone first name would match half the notes
                     self.names[tokens] = ident
         self.name_lengths = sorted({len(t) for t in self.names})
+        self.first_words = {t[0] for t in self.names}
 
     def __bool__(self) -> bool:
         return bool(self.emails or self.phones or self.names)
@@ -333,9 +334,16 @@ class MentionMatcher:
                     hits.append((ident, m.start(), m.end()))
         if self.names:
             words = list(_WORD.finditer(text))
-            folded = [unicodedata.normalize("NFC", w.group(0)).casefold() for w in words]
-            for n in self.name_lengths:
-                for i in range(len(words) - n + 1):
+            if unicodedata.is_normalized("NFC", text):  # most text: skip a call per word
+                folded = [w.group(0).casefold() for w in words]
+            else:
+                folded = [unicodedata.normalize("NFC", w.group(0)).casefold() for w in words]
+            for i, word in enumerate(folded):
+                if word not in self.first_words:
+                    continue
+                for n in self.name_lengths:
+                    if i + n > len(words):
+                        break
                     ident = self.names.get(tuple(folded[i : i + n]))
                     start, end = words[i].start(), words[i + n - 1].end()
                     # "maria.jensen@…" names a mailbox, which may be anyone's: not a name mention.
