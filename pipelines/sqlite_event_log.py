@@ -51,6 +51,7 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         # The index shard's connection while a batch writes it, per thread.
         self._held = threading.local()
+        self._tables_found: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -87,6 +88,16 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        # Asked before every check result is stored; the stock answer builds an engine each time.
+        # A table found stays (migrations add tables; ``wipe`` forgets what was found).
+        if table_name not in self._tables_found:
+            with self._engine(INDEX_SHARD_NAME).connect() as conn:
+                if not conn.dialect.has_table(conn, table_name):
+                    return False
+            self._tables_found.add(table_name)
+        return True
+
     def store_event(self, event: EventLogEntry) -> None:
         super().store_event(without_refusal_frames(event))
 
@@ -118,6 +129,7 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
                 self._held.index = None
 
     def _forget_engines(self) -> None:
+        self._tables_found.clear()
         with self._db_lock:
             while self._engines:
                 self._engines.popitem()[1].dispose()
