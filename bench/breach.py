@@ -37,12 +37,12 @@ _PHASES = {
 
 def _measure(urls: dict[str, str], tables: str, since: str, until: str, out: Any) -> None:
     try:
-        from connectors.breach_assess import assess
-        from connectors.breach_identities import IdentityCache
-        from connectors.breach_window import parse_query
-        from connectors.breach_writer import ReportWriter
-        from connectors.crm_sql import CrmSqlConnector
-        from connectors.datamap import load_datamap
+        from connectors.crm.datamap import load_datamap
+        from connectors.crm.sql import CrmSqlConnector
+        from dsr.breach.assess import assess
+        from dsr.breach.identities import IdentityCache
+        from dsr.breach.window import parse_query
+        from dsr.breach.writer import ReportWriter
         from dsr.settings import DEMO_DATAMAP
         from resources.engines import engine_for
 

@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import load_datamap
+from connectors.crm.datamap import load_datamap
+from connectors.crm.match_sql import match_expression
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
-from connectors.match_sql import match_expression
 from resources.engines import engine_for
 
 COUNTRIES = ("US", "CA", "GB", "DE", "FR", "NL", "BE", "ES", "IT", "AU", "SG", "JP",

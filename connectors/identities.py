@@ -7,11 +7,11 @@ Two spellings of one identity must meet, and two different identities must never
   internationalised domain (``müller.de`` is ``xn--mller-kva.de``); a plus-tag or a longer
   address containing it is another address;
 * a phone is one number when both are the same E.164 number. A stored number without a country
-  code is read in the country its row belongs to (``connectors.phone_countries``): ``(212)
+  code is read in the country its row belongs to (``connectors.crm.phone_countries``): ``(212)
   298-7664`` in a US row is +1 212 298 7664 and never the German +49 212 2987664.
 
 Matching in SQL is therefore two steps. The database narrows with an indexable expression
-(``connectors.match_sql.match_expression``) compared with ``match_values``: every form the
+(``connectors.crm.match_sql.match_expression``) compared with ``match_values``: every form the
 identity may take once that expression has been applied (a bare national number, both cases of a
 non-ASCII letter), a superset. Then every candidate's stored value is normalised here and kept
 only if it is the identity searched for (``same_identity``). The SQL side can be generous; the

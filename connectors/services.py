@@ -43,7 +43,7 @@ class ServiceAccount:
     account: str  # the account's own name at the service (an address of the Client's)
     credential_ref: str  # e.g. vault://integrations/us/northwind/google — never the secret
     # Where the account's phone numbers written without a country code are read: the Client's
-    # country (connectors.phone_countries), else its hosting region's.
+    # country (connectors.crm.phone_countries), else its hosting region's.
     phone_country: str = "US"
 
     @property

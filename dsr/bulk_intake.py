@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.sql import CrmSqlConnector
 from dsr.intake import (
     CheckedIntake,
     IntakeError,

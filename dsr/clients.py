@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.sql_helpers import typed_value
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import typed_value
 from dsr.intake_request import IntakeError
 
 _CLOSE = 3

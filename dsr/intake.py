@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError
+from connectors.crm.datamap import DataMapError
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import InvalidIdentity, parse_identity
 from dsr.clients import resolve_client
 from dsr.intake_request import IntakeError, IntakeRequest

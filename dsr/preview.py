@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from connectors.base import Identity
-from connectors.crm_erase import CrmEraser, ErasurePlan
-from connectors.crm_sql import CrmSqlConnector, resolve_across
+from connectors.crm.sql import CrmSqlConnector, resolve_across
+from dsr.erasure.crm import CrmEraser, ErasurePlan
 
 if TYPE_CHECKING:
     from resources.crm import CrmDatabasesResource

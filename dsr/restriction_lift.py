@@ -14,7 +14,7 @@ that notice and who lifts it. Which rows it clears, per region:
   that table is cleared, since which rows it needs is no longer known.
 
 Each database is cleared in one transaction, then the cleared rows are recorded beside the
-suppressions (``connectors.tombstones``) so a restore re-applies the lift after the restriction.
+suppressions (``dsr.erasure.tombstones``) so a restore re-applies the lift after the restriction.
 Only then does the ledger mark the request ``lifted`` with a ``restriction_lifted`` entry (counts
 per region and table, no personal data) and forget its identities. A lift that stopped half-way
 is finished by running it again: rows already cleared count as ``already_clear``.
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from connectors.base import Identity
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.crm_unrestrict import CrmUnrestrictor, RowKey
-from connectors.tombstones import Tombstones
+from connectors.crm.sql import CrmSqlConnector, resolve_across
+from connectors.crm.unrestrict import CrmUnrestrictor, RowKey
+from dsr.erasure.tombstones import Tombstones
 from dsr.ledger import IdentitiesForgotten, Ledger, RequestRecord, RequestType, State
 from dsr.ledger.records import check_lift_reasons, check_liftable
 

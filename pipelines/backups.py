@@ -4,7 +4,7 @@ Policy 12 keeps backups one month. Each snapshot carries a keyed-hash identity i
 deletion proof can name the backups that still hold a person, and a restore re-applies every
 erasure recorded since (``dsr restore-backup``). The expiry run deletes what is past retention
 and issues the final certificate of each erasure whose person no backup holds any more
-(``connectors.backup_expiry``); its schedule passes the tick's time as run config, so a run
+(``dsr.retention.backup_expiry``); its schedule passes the tick's time as run config, so a run
 that starts late still expires as of its tick, and a test can pin the time the same way.
 """
 
@@ -37,8 +37,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 from pydantic import Field
 
-from connectors.backup_expiry import expire_backups as expire
-from connectors.times import not_in_future, parse_aware
+from dsr.retention.backup_expiry import expire_backups as expire
+from dsr.times import not_in_future, parse_aware
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource

@@ -29,8 +29,8 @@ from dagster import (
 from pydantic import Field
 
 from connectors.base import Findings, Identity
-from connectors.crm_resolution import Resolution
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.resolution import Resolution
+from connectors.crm.sql import CrmSqlConnector
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, State
 from dsr.ledger.work import RESOLVED
 from pipelines.checks import VERIFIED_CHECK

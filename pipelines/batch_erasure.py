@@ -12,7 +12,7 @@ from contextlib import ExitStack
 
 from dagster import Nothing, OpExecutionContext, Out, Output, in_process_executor, job, op
 
-from connectors.crm_erase import CrmEraser, ErasureResult
+from dsr.erasure.crm import CrmEraser, ErasureResult
 from dsr.ledger import RequestRecord
 from dsr.proof.subjects_ahead import SubjectsAhead
 from pipelines.assets.discovery import subject_asset_name

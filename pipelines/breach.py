@@ -1,6 +1,6 @@
 """Breach impact as a Dagster job: privacy staff fill in tables and a window in the Launchpad.
 
-The run answers "whose data was in these tables in that window" (``connectors.breach``) and writes
+The run answers "whose data was in these tables in that window" (``dsr.breach.model``) and writes
 the notification report into the export store (EU data: the EU store). The report is the only
 place the people appear: the run's config holds table names and dates, its logs and metadata
 counts, the report's path and its SHA-256.
@@ -18,9 +18,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from connectors.breach_run import run_breach_impact
-from connectors.breach_window import BreachInputError, parse_query
-from connectors.datamap import DataMapError
+from connectors.crm.datamap import DataMapError
+from dsr.breach.run import run_breach_impact
+from dsr.breach.window import BreachInputError, parse_query
 from dsr.settings import Settings
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource

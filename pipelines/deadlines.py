@@ -33,11 +33,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from connectors.times import parse_aware
 from dsr.alerts import AlertDeliveryError, alert_payload
 from dsr.ledger.deadlines import DeadlineAlert, Urgency, late_requests
 from dsr.ledger.records import OPEN_STATES
 from dsr.settings import Settings
+from dsr.times import parse_aware
 from resources.alerts import AlertsResource
 from resources.ledger import LedgerResource
 

@@ -6,7 +6,7 @@ fulfilment run the sensor launches carries the request id alone.
 
 from dagster import MetadataValue, OpExecutionContext, in_process_executor, job, op
 
-from connectors.datamap import DataMapError
+from connectors.crm.datamap import DataMapError
 from connectors.services import ServiceError
 from dsr.intake import IntakeError, IntakeRequest, check_intake, register_request
 from dsr.ledger import RequestRecord, RequestType, Scope
@@ -141,7 +141,7 @@ def register_rectification_request(
     crm: CrmDatabasesResource,
     ledger: LedgerResource,
 ) -> None:
-    from connectors.crm_rectify import RectifyError, parse_changes
+    from connectors.crm.rectify import RectifyError, parse_changes
 
     tag_subject(context, ledger.key_ring(), _emails(config))
     if not config.changes:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from dagster import MetadataValue, OpExecutionContext, in_process_executor, job, op
 
-from connectors.datamap import DataMapError
+from connectors.crm.datamap import DataMapError
 from dsr.bulk_intake import check_rows, numbered_rows, register_rows
 from dsr.intake_request import IntakeError, IntakeRequest
 from dsr.ledger import RequestRecord, RequestType, Scope

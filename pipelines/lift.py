@@ -19,7 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from connectors.datamap import DataMapError
+from connectors.crm.datamap import DataMapError
 from dsr.ledger import LedgerError
 from dsr.restriction_lift import lift_restriction
 from dsr.settings import Settings

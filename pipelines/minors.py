@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from connectors.base import EMAIL, Identity
-from connectors.crm_minors import MinorsFound, find_minors
+from connectors.crm.minors import MinorsFound, find_minors
 from dsr.ledger import Ledger, RequestType, Scope, State
 from dsr.ledger.records import now
 from dsr.settings import Settings

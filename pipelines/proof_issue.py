@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.crm_erase import ErasureResult
+from dsr.erasure.crm import ErasureResult
 from dsr.faults import crash_point
 from dsr.ledger import Ledger, RequestRecord, State
 from dsr.proof import IssuedProof, build_proof, issue_proof

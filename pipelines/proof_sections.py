@@ -2,8 +2,8 @@
 
 import hashlib
 
-from connectors.crm_erase import ErasureResult
-from dsr.erasure_attempts import service_totals
+from dsr.erasure.attempts import service_totals
+from dsr.erasure.crm import ErasureResult
 from dsr.ledger import Ledger, RequestRecord
 from dsr.proof import ProofRequest, SystemSection
 from dsr.proof.crm_section import crm_proof_section

@@ -2,7 +2,7 @@
 ``crm_<region>_erasure`` asset and the erasure batch run share.
 
 For all of them at once: one discovery pass per scope, each plan settled against earlier
-attempts (``dsr.erasure_attempts``), tombstones before the commit, one transaction for every plan
+attempts (``dsr.erasure.attempts``), tombstones before the commit, one transaction for every plan
 (if it fails, each plan in a transaction of its own, so one request's bad row fails that request
 only), the commit audited per request, physical cleanup of every table any attempt touched, and
 one re-search for the verification.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from connectors.base import Findings, Identity
-from connectors.crm_erase import CrmEraser, ErasureFailed, ErasureResult
-from connectors.crm_sql import CrmSqlConnector
-from connectors.erasure_plan import ErasurePlan
-from connectors.erasure_verify import classify
-from connectors.tombstones import Tombstones
-from dsr.erasure_attempts import RegionAttempts, plan_changes
+from connectors.crm.sql import CrmSqlConnector
+from dsr.erasure.attempts import RegionAttempts, plan_changes
+from dsr.erasure.crm import CrmEraser, ErasureFailed, ErasureResult
+from dsr.erasure.plan import ErasurePlan
+from dsr.erasure.tombstones import Tombstones
+from dsr.erasure.verify import classify
 from dsr.faults import crash_point
 from dsr.ledger import Ledger
 

@@ -1,7 +1,7 @@
 """One run per request at a time: a lease that names the run holding it.
 
 Every step that changes something for a request first holds ``request:<request_id>`` in the
-ledger database (``connectors.leases``), as ``dagster run <run id> (pid N on host H)``. A second
+ledger database (``dsr.ledger.leases``), as ``dagster run <run id> (pid N on host H)``. A second
 run (a second ``dsr run``, a sensor launch, a re-execution) finds it held and fails its step
 with the holder named, having changed nothing — the request stays as it was. A lease whose run
 is over (Dagster says it failed, was canceled or succeeded) or whose process is gone from this
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, DagsterInstance, DagsterRunStatus, Failure
 
-from connectors.leases import Lease, LeaseHeld, Leases
 from dsr.ledger import Ledger
+from dsr.ledger.leases import Lease, LeaseHeld, Leases
 
 LEASE_TTL = timedelta(hours=6)
 _HOLDER = re.compile(r"\Adagster run (?P<run>[\w-]+) \(pid (?P<pid>\d+) on host (?P<host>\S+)\)\Z")

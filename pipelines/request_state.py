@@ -7,8 +7,8 @@ from contextlib import contextmanager, suppress
 
 from dagster import AssetExecutionContext, DagsterInstance, Failure
 
-from connectors.retention_tenants import TICKET as TENANT_PURGE_TICKET
 from dsr.ledger import InvalidTransition, Ledger, RequestRecord, RequestType, Scope, State
+from dsr.retention.tenants import TICKET as TENANT_PURGE_TICKET
 from pipelines.request_lease import holds, live_holder
 
 

@@ -6,7 +6,7 @@ visibly if any did. The Launchpad shows one form (``dry_run``, ``now``) for all 
 schedule passes its tick time as ``now``, so a run counts from when it was due, not from when it
 happened to start.
 
-A real step runs under the purge's lease (``connectors.retention_run.run_purge``): while
+A real step runs under the purge's lease (``dsr.retention.run.run_purge``): while
 ``dsr purge`` or another run is doing the same purge, the step fails with who holds it until
 when, and changes nothing; the next tick runs it.
 """
@@ -35,10 +35,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from connectors.retention import PurgeContext, PurgeOutcome
-from connectors.retention_run import PurgeRefused, run_purge
-from connectors.times import not_in_future, parse_aware
+from dsr.retention.purges import PurgeContext, PurgeOutcome
+from dsr.retention.run import PurgeRefused, run_purge
 from dsr.settings import Settings
+from dsr.times import not_in_future, parse_aware
 from pipelines.ticks import tick_time
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource

@@ -8,8 +8,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from connectors.backup_store import BackupStore
-from connectors.tombstones import Tombstones
+from connectors.backups.store import BackupStore
+from dsr.erasure.tombstones import Tombstones
 from dsr.keys import KeyRing
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap, DataMapError, load_datamap
+from connectors.crm.datamap import DataMap, DataMapError, load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from resources.engines import engine_for
 
 

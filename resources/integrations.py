@@ -14,8 +14,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy import select
 
+from connectors.crm.sql_helpers import key_columns, row_key, typed_value
 from connectors.services import CredentialStore, ServiceAccount, ServiceConnector
-from connectors.sql_helpers import key_columns, row_key, typed_value
 from resources.crm import CrmDatabasesResource
 
 SERVICES = ("google", "dropbox", "gotomeeting")
@@ -79,19 +79,19 @@ class IntegrationsResource(ConfigurableResource):
     def connector(self, account: ServiceAccount, *, subject_ref: str = "") -> ServiceConnector:
         token = CredentialStore(Path(self.credentials_dir)).secret(account.credential_ref)
         if account.kind == "google":
-            from connectors.google import GoogleConnector
+            from connectors.google.connector import GoogleConnector
 
             return GoogleConnector(
                 account, token, base_url=self.google_url or None, backoff=self.retry_wait
             )
         if account.kind == "dropbox":
-            from connectors.dropbox_files import DropboxConnector
+            from connectors.dropbox.files import DropboxConnector
 
             return DropboxConnector(
                 account, token, ca_file=self.dropbox_ca_file or None, retry_wait=self.retry_wait
             )
         if account.kind == "gotomeeting":
-            from connectors.gotomeeting import GoToMeetingConnector
+            from connectors.gotomeeting.connector import GoToMeetingConnector
 
             return GoToMeetingConnector(
                 account,

@@ -8,7 +8,7 @@ CRM's integrations table names. Stand-in state lives in memory and is fresh at e
 
 from __future__ import annotations
 
-from connectors.dropbox_sdk import configure_dropbox_hosts
+from connectors.dropbox.sdk import configure_dropbox_hosts
 from standins.dropbox import DEMO_TOKEN as DROPBOX_TOKEN
 from standins.dropbox_demo import seed_demo as seed_dropbox
 from standins.dropbox_demo import shared_standin

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 
-from connectors.dropbox_sdk import configure_dropbox_hosts
+from connectors.dropbox.sdk import configure_dropbox_hosts
 from standins.dropbox import DropboxStandIn
 
 SYNC_ROOT = "/iNextCRM"

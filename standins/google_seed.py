@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connectors.google_drive import app_properties
+from connectors.google.drive import app_properties
 
 if TYPE_CHECKING:
     from standins.google import GoogleStandIn

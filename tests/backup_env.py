@@ -13,13 +13,13 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from connectors.backups import BackupStore, Tombstones
-from connectors.crm_erase import CrmEraser
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap, load_datamap
+from connectors.crm.datamap import DataMap, load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
 from dsr.democrm.planted import DEMO_EMAIL, PEOPLE, client_id, plant
 from dsr.democrm.seed import seed
+from dsr.erasure.crm import CrmEraser
+from dsr.erasure.restore import BackupStore, Tombstones
 from dsr.keys import KeyRing
 from dsr.settings import DEMO_DATAMAP
 from tests.pg_server import PgServer

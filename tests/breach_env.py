@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connectors.breach import BreachImpact, ClientImpact
-from connectors.breach_run import run_breach_impact
-from connectors.breach_window import parse_query
-from connectors.breach_writer import ReportFiles
+from dsr.breach.model import BreachImpact, ClientImpact
+from dsr.breach.run import run_breach_impact
+from dsr.breach.window import parse_query
+from dsr.breach.writer import ReportFiles
 from dsr.cli.main import app
 from dsr.democrm.planted import client_id, planted_id
 from dsr.democrm.schema import contacts

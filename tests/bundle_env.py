@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Findings, FoundRow, Identity, Mention, RowRef
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
 from dsr.bundle import BundleRequest, build_bundle
 from dsr.keys import KeyRing
 

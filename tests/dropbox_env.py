@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from connectors.base import Findings, Identity
-from connectors.dropbox_files import DropboxConnector
+from connectors.dropbox.files import DropboxConnector
 from connectors.services import ServiceAccount
 from dsr.democrm.planted import client_id, planted_id
 from standins.dropbox import DropboxStandIn

@@ -12,15 +12,15 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import load_datamap
-from connectors.retention import PurgeContext
-from connectors.tombstones import Tombstones
+from connectors.crm.datamap import load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from dsr.democrm.planted import client_id, plant
 from dsr.democrm.schema import clients, metadata, users
 from dsr.democrm.seed import seed
+from dsr.erasure.tombstones import Tombstones
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger
+from dsr.retention.purges import PurgeContext
 from dsr.settings import DEMO_DATAMAP
 
 NORTHWIND = client_id("Northwind Traders")

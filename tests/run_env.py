@@ -8,8 +8,8 @@ from typing import Any
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest
 from dagster._core.utils import make_new_run_id
 
-from connectors.leases import Leases
 from dsr.ledger import Ledger
+from dsr.ledger.leases import Leases
 from pipelines.request_lease import LEASE_TTL, lease_name, run_holder
 
 

@@ -119,7 +119,7 @@ def test_a_certificate_that_cannot_be_written_is_issued_by_the_next_run_once(
 KILLABLE = """
 import sys
 from datetime import datetime
-from connectors.backup_expiry import expire_backups
+from dsr.retention.backup_expiry import expire_backups
 from dsr.settings import Settings
 from resources import build_resources
 

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from connectors.backups import (
+from connectors.identities import parse_identity
+from dsr.erasure.restore import (
     BackupError,
     BackupNotFound,
     BackupStore,
@@ -23,7 +24,6 @@ from connectors.backups import (
     Tombstones,
     restore,
 )
-from connectors.identities import parse_identity
 from dsr.keys import KeyRing
 from tests.backup_env import MARIA, NORTHWIND, T0, Crm, eraser_factory, rows, seeded_crm
 
@@ -73,7 +73,7 @@ def test_a_crashed_snapshot_leaves_no_listed_backup(
     def fail(*_: Any) -> None:
         raise OSError("no space left")
 
-    monkeypatch.setattr("connectors.backup_store.write_index", fail)
+    monkeypatch.setattr("connectors.backups.store.write_index", fail)
     with pytest.raises(OSError, match="no space"):
         store.snapshot("us", crm.url, crm.datamap)
     assert store.list() == [] and [p.name for p in (store.root / "us").iterdir()] == []

@@ -1,6 +1,6 @@
 """The fast index build gives exactly the answers of the careful one.
 
-``connectors.backup_harvest.Harvester`` skips ``email_validator`` and ``phonenumbers`` where it can
+``connectors.backups.harvest.Harvester`` skips ``email_validator`` and ``phonenumbers`` where it can
 answer for certain; an index that disagreed with discovery on one value would call a backup empty
 that holds the person. So it is held to ``harvest_identity`` on generated and adversarial values,
 and the whole index of a seeded CRM to the one built value by value the old way.
@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from sqlalchemy import column, select, table
 from sqlalchemy.engine import Connection
 
-from connectors.backup_harvest import Harvester
-from connectors.backup_index import collect_digests, index_digest
+from connectors.backups.harvest import Harvester
+from connectors.backups.index import collect_digests, index_digest
 from connectors.base import Identity
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT, harvest_identity
 from dsr.keys import KeyRing
 from tests.backup_env import Crm, seeded_crm

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from connectors.backup_pg import user_tables
-from connectors.backups import (
+from connectors.backups.pg import user_tables
+from connectors.identities import parse_identity
+from dsr.democrm.planted import DEMO_EMAIL, expected_rows
+from dsr.erasure.restore import (
     BackupCorrupt,
     BackupStore,
     RestoreFailed,
@@ -21,8 +23,6 @@ from connectors.backups import (
     Tombstones,
     restore,
 )
-from connectors.identities import parse_identity
-from dsr.democrm.planted import DEMO_EMAIL, expected_rows
 from dsr.keys import KeyRing
 from tests.backup_env import (
     MARIA,

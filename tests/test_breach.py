@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from connectors.base import Identity
-from connectors.breach_identities import IdentityCache
-from connectors.breach_run import AUDIT_EVENT
 from connectors.identities import harvest_identity, match_values
+from dsr.breach.identities import IdentityCache
+from dsr.breach.run import AUDIT_EVENT
 from dsr.democrm.planted import DEMO_EMAIL, planted_id
 from tests.breach_env import (
     CONTOSO,

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from connectors.base import Identity
-from connectors.tenant_tombstones import TenantTombstones
 from dsr.democrm.planted import DEMO_EMAIL, planted_id
 from dsr.democrm.schema import contacts
+from dsr.erasure.tenant_tombstones import TenantTombstones
 from resources.engines import engine_for
 from tests.breach_env import (
     FABRIKAM,

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Findings, FoundRow
-from connectors.datamap_accounts import Controller, Policy
+from connectors.crm.datamap_accounts import Controller, Policy
 from dsr.bundle import build_bundle, verify_bundle
 from dsr.bundle.manifest import safe_name
 from dsr.keys import KeyRing

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from sqlalchemy import create_engine
 
-from connectors.datamap import DataMapError, load_datamap
-from connectors.datamap_checks import validate_against
+from connectors.crm.datamap import DataMapError, load_datamap
+from connectors.crm.datamap_checks import validate_against
 from tests.shop_schema import build_shop
 
 SHOP_MAP = Path(__file__).parent / "data" / "shop.datamap.yaml"

@@ -13,8 +13,8 @@ import yaml
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError, load_datamap
+from connectors.crm.datamap import DataMapError, load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from dsr.cli.main import app
 from resources.engines import engine_for
 from tests.helpdesk_schema import build_helpdesk, snapshot

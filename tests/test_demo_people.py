@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Table, select
 
 from connectors.base import EMAIL, Identity
-from connectors.crm_sql import resolve_across
+from connectors.crm.sql import resolve_across
 from dsr.democrm.schema import contacts, users
 from dsr.intake import IntakeRequest, check_intake
 from dsr.ledger import RequestType, Scope

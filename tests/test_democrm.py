@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import load_datamap
-from connectors.datamap_checks import validate_against
+from connectors.crm.datamap import load_datamap
+from connectors.crm.datamap_checks import validate_against
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import harvest_identity, parse_identity
 from dsr.democrm.planted import (
     DEMO_EMAIL,

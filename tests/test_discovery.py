@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from connectors.base import Findings, Identity
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import load_datamap
+from connectors.crm.datamap import load_datamap
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import parse_identity
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows, mentions_for, plant
 from dsr.democrm.seed import seed

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from connectors.base import Identity
-from connectors.dropbox_files import configure_dropbox_hosts
+from connectors.dropbox.files import configure_dropbox_hosts
 from connectors.services import ServiceError
 from standins.dropbox import DropboxStandIn
 from standins.dropbox_demo import DEMO_FILES, MARIA_FOLDER, SYNC_ROOT

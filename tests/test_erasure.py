@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from connectors.base import Findings, Identity
-from connectors.crm_erase import CrmEraser, ErasureResult
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import DataMap, DataMapError, load_datamap
+from connectors.crm.datamap import DataMap, DataMapError, load_datamap
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import parse_identity
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows, plant, planted_id
 from dsr.democrm.seed import seed
+from dsr.erasure.crm import CrmEraser, ErasureResult
 from dsr.settings import DEMO_DATAMAP
 from resources.engines import engine_for
 

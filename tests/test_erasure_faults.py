@@ -18,11 +18,11 @@ from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import Findings, Identity
-from connectors.crm_erase import CrmEraser, ErasureFailed
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
 from dsr.democrm.planted import DEMO_EMAIL, PEOPLE, client_id, planted_id
 from dsr.democrm.schema import notes
+from dsr.erasure.crm import CrmEraser, ErasureFailed
 from tests.test_erasure import Demo, build_demo, erase_everywhere, hasher, snap
 
 CAST = ("maria", "tom", "priya")

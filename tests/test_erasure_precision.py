@@ -25,11 +25,11 @@ from sqlalchemy import MetaData, create_engine, select
 from sqlalchemy.engine import Engine
 
 from connectors.base import Findings
-from connectors.crm_erase import CrmEraser
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError, load_datamap
-from connectors.erasure_plan import retention_end
+from connectors.crm.datamap import DataMapError, load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
+from dsr.erasure.crm import CrmEraser
+from dsr.erasure.plan import retention_end
 from tests.shop_schema import build_shop, customer, metadata, newsletter
 from tests.test_erasure import hasher, redacted
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dsr.democrm.planted import DEMO_EMAIL, client_id
-from dsr.erasure_attempts import COMMITTED
+from dsr.erasure.attempts import COMMITTED
 from dsr.ledger import RequestType, Scope, State
 from dsr.ledger.work import RESOLVED
 from dsr.proof import verify_proof

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from connectors.base import Identity
-from connectors.google import GoogleConnector
-from connectors.google_drive import app_properties
+from connectors.google.connector import GoogleConnector
+from connectors.google.drive import app_properties
 from connectors.identities import parse_identity
 from connectors.services import CredentialError, ServiceAccount, ServiceError
 from standins.google import GoogleStandIn, seed_demo

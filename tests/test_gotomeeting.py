@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from connectors.base import EMAIL, Findings, Identity
-from connectors.gotomeeting import GoToMeetingConnector as Connector
-from connectors.gotomeeting import history_windows
+from connectors.gotomeeting.connector import GoToMeetingConnector as Connector
+from connectors.gotomeeting.connector import history_windows
 from connectors.services import CredentialError, ServiceAccount, ServiceError
 from standins.gotomeeting import GoToMeetingStandIn, seed_demo
 from standins.server import Fault

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connectors.crm_erase import CrmEraser
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import load_datamap
+from connectors.crm.datamap import load_datamap
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import parse_identity
+from dsr.erasure.crm import CrmEraser
 from dsr.keys import KeyRing
 from resources.engines import engine_for
 from tests import pg_server as pg

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connectors.host_rate_limit import HostRateLimiter, account_limiter
+from connectors.gotomeeting.host_rate_limit import HostRateLimiter, account_limiter
 
 # One process taking ``n`` slots of the shared window and printing when it got each.
 _TAKER = """
 import sys, time
 from pathlib import Path
-from connectors.host_rate_limit import HostRateLimiter
+from connectors.gotomeeting.host_rate_limit import HostRateLimiter
 
 limiter = HostRateLimiter(Path(sys.argv[1]), float(sys.argv[2]))
 for _ in range(int(sys.argv[3])):

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, delete
 from sqlalchemy.engine import Engine
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import load_datamap
-from connectors.datamap_indexes import check_lookups
+from connectors.crm.datamap import load_datamap
+from connectors.crm.datamap_indexes import check_lookups
+from connectors.crm.match_sql import match_expression
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import MentionMatcher, normalise_phone, parse_identity
-from connectors.match_sql import match_expression
 from resources.engines import engine_for
 from tests import pg_server as pg
 

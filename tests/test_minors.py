@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetKey, build_schedule_context, build_sensor_context
 from sqlalchemy import insert, select, update
 
-from connectors.crm_minors import find_minors, is_minor
+from connectors.crm.minors import find_minors, is_minor
 from dsr.democrm.planted import client_id, expected_rows
 from dsr.democrm.schema import users
 from dsr.ledger import RequestType, Scope, State

@@ -256,9 +256,9 @@ def test_flagger_sets_once_and_only_her_rows_on_either_backend(db_url: str) -> N
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    from connectors.crm_flags import CrmFlagger
-    from connectors.crm_sql import CrmSqlConnector
-    from connectors.datamap import load_datamap
+    from connectors.crm.datamap import load_datamap
+    from connectors.crm.flags import CrmFlagger
+    from connectors.crm.sql import CrmSqlConnector
     from connectors.identities import parse_identity
     from dsr.democrm.planted import plant
     from dsr.democrm.seed import seed
@@ -304,8 +304,8 @@ def test_flagger_sets_once_and_only_her_rows_on_either_backend(db_url: str) -> N
 def test_a_crm_seeded_before_the_flag_columns_gets_them_and_fits_the_map(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, inspect
 
-    from connectors.crm_sql import CrmSqlConnector
-    from connectors.datamap import DataMapError, load_datamap
+    from connectors.crm.datamap import DataMapError, load_datamap
+    from connectors.crm.sql import CrmSqlConnector
     from dsr.democrm.schema import create_schema
     from dsr.settings import DEMO_DATAMAP
 

@@ -12,18 +12,18 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
-from connectors.backup_expiry import expire_backups
-from connectors.backup_pg import user_tables
-from connectors.backups import BackupStore, RestoreFailed, RestoreRefused, Tombstones, restore
-from connectors.crm_flags import CrmFlagger, is_flagged
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import load_datamap
-from connectors.tombstones import suppressions_table
+from connectors.backups.pg import user_tables
+from connectors.crm.datamap import load_datamap
+from connectors.crm.flags import CrmFlagger, is_flagged
+from connectors.crm.sql import CrmSqlConnector
 from dsr.cli.main import app
 from dsr.democrm.planted import DEMO_EMAIL, plant
 from dsr.democrm.seed import seed
+from dsr.erasure.restore import BackupStore, RestoreFailed, RestoreRefused, Tombstones, restore
+from dsr.erasure.tombstones import suppressions_table
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, RequestType
+from dsr.retention.backup_expiry import expire_backups
 from dsr.settings import DEMO_DATAMAP
 from pipelines.launch import run_fulfilment
 from tests.backup_env import (

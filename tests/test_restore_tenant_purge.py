@@ -16,15 +16,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
-from connectors.backup_expiry import expire_backups
-from connectors.backup_pg import user_tables
-from connectors.backups import BackupStore, RestoreFailed, restore
+from connectors.backups.pg import user_tables
 from connectors.base import Identity
-from connectors.retention_run import run_purges
-from connectors.tenant_tombstones import TenantTombstones, tenant_tombstones_table
 from dsr.cli.main import app
 from dsr.democrm.planted import planted_id
 from dsr.democrm.schema import clients, contacts, invoices, users
+from dsr.erasure.restore import BackupStore, RestoreFailed, restore
+from dsr.erasure.tenant_tombstones import TenantTombstones, tenant_tombstones_table
+from dsr.retention.backup_expiry import expire_backups
+from dsr.retention.run import run_purges
 from resources.engines import engine_for
 from tests.backup_env import eraser_factory, rows
 from tests.clock import FROZEN_NOW

@@ -14,11 +14,11 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.schema import CreateTable
 from typer.testing import CliRunner
 
-from connectors.backups import restore
 from connectors.base import Identity
 from dsr.cli.main import app
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows
 from dsr.democrm.schema import clients, contacts, marketing_subscriptions, users
+from dsr.erasure.restore import restore
 from dsr.keys import KeyRing
 from dsr.ledger import IdentitiesForgotten, Ledger, RequestRecord, RequestType, Scope, State
 from dsr.ledger.schema import requests

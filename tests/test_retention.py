@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from connectors.retention_dates import is_due
-from connectors.retention_run import run_purges
 from dsr.democrm.planted import planted_id
 from dsr.democrm.schema import (
     contacts,
@@ -22,6 +20,8 @@ from dsr.democrm.schema import (
 )
 from dsr.ledger import State
 from dsr.proof import verify_proof
+from dsr.retention.dates import is_due
+from dsr.retention.run import run_purges
 from tests.retention_env import CONTOSO, NORTHWIND, RetentionCrm, at, retention_crm
 
 MARIA_USER = planted_id("us", 2)

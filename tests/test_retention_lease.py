@@ -18,11 +18,11 @@ from dagster import DagsterEventType
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from connectors.leases import Lease, LeaseHeld, Leases
-from connectors.retention_run import PURGE_LEASE_TTL, lease_name, run_purges
 from dsr.cli.main import app
 from dsr.democrm.schema import clients, contacts
 from dsr.ledger import State
+from dsr.ledger.leases import Lease, LeaseHeld, Leases
+from dsr.retention.run import PURGE_LEASE_TTL, lease_name, run_purges
 from pipelines.retention import purge_context
 from tests.dsr_env import DsrEnv, demo_environment_on
 from tests.test_retention_pipeline import (

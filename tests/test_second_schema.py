@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from connectors.base import Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import load_datamap
+from connectors.crm.datamap import load_datamap
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
 from tests.shop_schema import build_shop
 

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 
 from bench.subjects import Subject
 from connectors.base import Findings, Identity
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import MentionMatcher, parse_identity
 from resources.engines import engine_for
 

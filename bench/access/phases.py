@@ -21,8 +21,8 @@ from bench.access.measure import (
     text_rows_in_scope,
 )
 from bench.subjects import Cast, Subject
-from connectors import match_sql
-from connectors.datamap import DataMap, load_datamap
+from connectors.crm import match_sql
+from connectors.crm.datamap import DataMap, load_datamap
 from dsr.bundle import BundleRequest, build_bundle
 from dsr.keys import KeyRing
 

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from bench.access.measure import MeteredConnector, identities_of
 from bench.access.phases import Tick, _setup
 from bench.subjects import Subject
-from connectors.crm_sql import resolve_across
+from connectors.crm.sql import resolve_across
 
 _FROM = re.compile(r"\bFROM\s+(\w+)", re.I)
 _WHERE = re.compile(r"\bWHERE\s+(.*)$", re.I | re.S)

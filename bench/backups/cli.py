@@ -100,9 +100,9 @@ def _probe_emails(path: Path) -> list[str]:
 
 def compare_index(path: Path, keys_dir: Path) -> dict[str, Any]:
     """The index scan before (harvest_identity + keyed_hash per value) and now: same digests?"""
-    from connectors import backup_index
-    from connectors.backup_index import collect_digests, scan_identities
-    from connectors.datamap import load_datamap
+    from connectors.backups import index as backup_index
+    from connectors.backups.index import collect_digests, scan_identities
+    from connectors.crm.datamap import load_datamap
     from connectors.identities import harvest_identity
     from dsr.keys import KeyRing
     from dsr.settings import DEMO_DATAMAP

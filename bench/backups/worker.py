@@ -32,8 +32,8 @@ def _identities(emails: list[str]) -> set[Any]:
 def snapshot(root: str, keys_dir: str, url: str, when: str, queue: Any) -> None:
     """Take one backup; report its total time, the index build inside it, sizes and peak RSS."""
     try:
-        from connectors.backup_store import BackupStore
-        from connectors.datamap import load_datamap
+        from connectors.backups.store import BackupStore
+        from connectors.crm.datamap import load_datamap
         from dsr.keys import KeyRing
         from dsr.settings import DEMO_DATAMAP
 
@@ -72,7 +72,7 @@ def snapshot(root: str, keys_dir: str, url: str, when: str, queue: Any) -> None:
 def lookup(root: str, keys_dir: str, emails: list[str], repeats: int, queue: Any) -> None:
     """'Which backups hold this person?' through the indexes of every backup, per person."""
     try:
-        from connectors.backup_store import BackupStore
+        from connectors.backups.store import BackupStore
         from dsr.keys import KeyRing
 
         store = BackupStore(Path(root), KeyRing(Path(keys_dir)))
@@ -103,8 +103,8 @@ def lookup(root: str, keys_dir: str, emails: list[str], repeats: int, queue: Any
 def restore_and_search(archive: str, emails: list[str], queue: Any) -> None:
     """The way without an index: unpack one backup and search it with the CRM connector."""
     try:
-        from connectors.crm_sql import CrmSqlConnector
-        from connectors.datamap import load_datamap
+        from connectors.crm.datamap import load_datamap
+        from connectors.crm.sql import CrmSqlConnector
         from dsr.settings import DEMO_DATAMAP
 
         datamap = load_datamap(DEMO_DATAMAP)

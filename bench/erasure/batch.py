@@ -26,10 +26,10 @@ from bench.erasure.meter import BATCHED, PHASES, Meter, Peaks
 from bench.erasure.phases import Tick, _found, _outcome, _physical_figures, _setup
 from bench.report import p95
 from connectors.base import EMAIL, Identity
-from connectors.crm_erase import CrmEraser, ErasureResult, Verification
-from connectors.crm_sql import resolve_across
-from connectors.erasure_verify import classify
+from connectors.crm.sql import resolve_across
 from connectors.identities import parse_identity
+from dsr.erasure.crm import CrmEraser, ErasureResult, Verification
+from dsr.erasure.verify import classify
 
 
 def _spread(values: list[float]) -> dict[str, float]:

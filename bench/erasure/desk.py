@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from connectors.base import EMAIL, Identity
-from connectors.crm_erase import ErasureResult
+from dsr.erasure.crm import ErasureResult
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, RequestType, Scope
 from dsr.proof import IssuedProof, build_proof, issue_proof

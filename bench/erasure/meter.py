@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from bench.child import status_mb
 from connectors.base import Identity
-from connectors.crm_erase import CrmEraser, ErasurePlan, Verification
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.sql import CrmSqlConnector
+from dsr.erasure.crm import CrmEraser, ErasurePlan, Verification
 
 PHASES = ("discovery", "plan", "apply", "physical", "verification", "proof")
 # The batch's re-search of every subject in one ``find`` (see ``bench.erasure.batch.batch``).

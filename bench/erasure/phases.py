@@ -22,10 +22,10 @@ from bench.erasure.meter import (
     relation_sizes_mb,
 )
 from connectors.base import EMAIL, Findings
-from connectors.crm_erase import CrmEraser, ErasureResult
-from connectors.crm_sql import CrmSqlConnector, resolve_across
-from connectors.datamap import DataMap, load_datamap
+from connectors.crm.datamap import DataMap, load_datamap
+from connectors.crm.sql import CrmSqlConnector, resolve_across
 from connectors.identities import parse_identity
+from dsr.erasure.crm import CrmEraser, ErasureResult
 from resources.engines import engine_for
 
 Tick = Callable[[int, int, str], None]

@@ -33,9 +33,9 @@ from bench.floor.report import growth_lines, ratio_table
 from bench.floor.run import Case, FloorFn, Mismatch, Statements, batch, singles
 from bench.report import run_header, size_label
 from bench.subjects import pick
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap, load_datamap
-from connectors.match_sql import folds_unicode
+from connectors.crm.datamap import DataMap, load_datamap
+from connectors.crm.match_sql import folds_unicode
+from connectors.crm.sql import CrmSqlConnector
 from dsr.settings import DEMO_DATAMAP
 from resources.engines import engine_for
 

@@ -20,9 +20,9 @@ from sqlalchemy.engine import Connection, Row
 
 from bench.floor.sql import Found, Values, email_sql, like_terms, lookup, phone_sql, run
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
+from connectors.crm.match_sql import PREFILTER_MAX_CLAUSES
 from connectors.identities import MentionMatcher, harvest_identity
-from connectors.match_sql import PREFILTER_MAX_CLAUSES
 
 if TYPE_CHECKING:
     from bench.floor.run import Case

@@ -3,7 +3,7 @@
 
 Each region (de, na) gets the test's planted cast plus synthetic customers, tickets (keyed by
 ticket id *and* e-mail), orders with their items, invoices and free-text notes. The indexes are
-the ones ``connectors.datamap_indexes.check_lookups`` asks for, created from the statements it
+the ones ``connectors.crm.datamap_indexes.check_lookups`` asks for, created from the statements it
 prints: what an operator mapping this schema would be told to run.
 """
 
@@ -24,10 +24,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from bench.crm_cache import CACHE_DIR, MARKER
 from bench.floor.crm import People, mentions
 from bench.floor.sql import Found, Values, email_sql, lookup, phone_sql
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap, load_datamap
-from connectors.datamap_indexes import check_lookups
-from connectors.sql_helpers import row_key
+from connectors.crm.datamap import DataMap, load_datamap
+from connectors.crm.datamap_indexes import check_lookups
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import row_key
 from resources.engines import engine_for
 from tests import helpdesk_schema as desk
 

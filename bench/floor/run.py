@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from bench.floor.sql import Found, Place
 from bench.report import p95
 from connectors.base import EMAIL
-from connectors.crm_sql import CrmSqlConnector, Resolution
+from connectors.crm.sql import CrmSqlConnector, Resolution
 from connectors.identities import parse_identity
 
 Tick = Callable[[int, int, str], None]

@@ -94,7 +94,7 @@ def _content_bytes(findings: Findings) -> int:
 
 
 def run_google(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
-    from connectors.google import GoogleConnector
+    from connectors.google.connector import GoogleConnector
     from standins.google import GoogleStandIn
 
     files, events = spec["files"], spec["events"]
@@ -143,7 +143,7 @@ def run_dropbox(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     standin = shared_standin()
     standin.reset()
     standin.page_size = 500
-    from connectors.dropbox_files import DropboxConnector
+    from connectors.dropbox.files import DropboxConnector
 
     files = spec["files"]
     seeded = seed.seed_dropbox(standin, files, tick, spec["seed"], spec["file_kb"])
@@ -168,7 +168,7 @@ def run_dropbox(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
 
 
 def run_gotomeeting(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
-    from connectors.gotomeeting import GoToMeetingConnector
+    from connectors.gotomeeting.connector import GoToMeetingConnector
     from standins.gotomeeting import GoToMeetingStandIn
 
     limit = spec["goto_limit"]
@@ -186,7 +186,7 @@ def run_gotomeeting(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
         )
         count_waits(conn.api, traffic)
         # Each retry is logged as a warning: counted above, not printed over the progress bars.
-        logging.getLogger("connectors.gotomeeting_api").setLevel(logging.ERROR)
+        logging.getLogger("connectors.gotomeeting.api").setLevel(logging.ERROR)
         listing = seeded["account_meetings"] + 15
         ids = seed.IDENTITIES
         with conn:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.base import Identity
-from connectors.google_drive import app_properties
+from connectors.google.drive import app_properties
 from connectors.identities import parse_identity
 from standins.dropbox import DropboxStandIn
 from standins.google import GoogleStandIn

@@ -1,1 +1,1 @@
-"""connectors.backups."""
+"""dsr.erasure.restore."""

@@ -30,11 +30,11 @@ import numpy as np
 from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Connection
 
-from connectors.backup_harvest import Harvester
+from connectors.backups.harvest import Harvester
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.datamap import DataMap, IdentityColumn
+from connectors.crm.datamap import DataMap, IdentityColumn
+from connectors.crm.phone_countries import PhoneCountries, tenant_countries
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT
-from connectors.phone_countries import PhoneCountries, tenant_countries
 from dsr.keys import KeyRing
 
 DIGEST_BYTES = 16
@@ -102,7 +102,7 @@ def scan_identities(
     """(table, identity) for every identity value in the mapped tables, duplicates included.
 
     Phones are read in each row's country exactly as discovery reads them
-    (``connectors.phone_countries``), so the same number hashes the same way in both.
+    (``connectors.crm.phone_countries``), so the same number hashes the same way in both.
     """
     countries = PhoneCountries(
         datamap, region, phone_region, lambda: tenant_countries(conn, datamap)

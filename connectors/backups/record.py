@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.backup_index import INDEX_FORMAT
+from connectors.backups.index import INDEX_FORMAT
 
 BACKUP_ID = re.compile(r"^b-([a-z0-9_]+)-(\d{8}T\d{6}Z)-([0-9a-f]{6})$")
 
@@ -126,7 +126,7 @@ class ReappliedErasure:
 
 @dataclass
 class ReappliedFlag:
-    """An opt-out or restriction set again on a restored copy (connectors.tombstones)."""
+    """An opt-out or restriction set again on a restored copy (dsr.erasure.tombstones)."""
 
     request_id: str
     request_type: str  # opt_out | restriction
@@ -139,7 +139,7 @@ class ReappliedFlag:
 
 @dataclass
 class ReappliedTenantPurge:
-    """A closed Client's purge run again on a restored copy (connectors.tenant_tombstones)."""
+    """A closed Client's purge run again on a restored copy (dsr.erasure.tenant_tombstones)."""
 
     request_id: str
     client_id: str

@@ -34,7 +34,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
-from connectors.backup_index import (
+from connectors.backups.index import (
     IdentityIndex,
     collect_digests,
     index_digest,
@@ -42,8 +42,8 @@ from connectors.backup_index import (
     row_counts,
     write_index,
 )
-from connectors.backup_pg import dump_pg
-from connectors.backup_record import (
+from connectors.backups.pg import dump_pg
+from connectors.backups.record import (
     BACKUP_ID,
     BackupCorrupt,
     BackupError,
@@ -52,7 +52,7 @@ from connectors.backup_record import (
     file_sha256,
 )
 from connectors.base import Identity
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
 from dsr.keys import KeyRing
 
 DEFAULT_RETENTION_DAYS = 30
@@ -65,7 +65,7 @@ def _partial(path: Path) -> Path:
 
 
 class BackupStore:
-    """Snapshots, lists, checks and expires backups; ``connectors.backups.restore`` restores."""
+    """Snapshots, lists, checks and expires backups; ``dsr.erasure.restore.restore`` restores."""
 
     def __init__(
         self,

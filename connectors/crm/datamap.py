@@ -21,7 +21,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from connectors.base import EMAIL, NAME, PHONE
-from connectors.datamap_accounts import (
+from connectors.crm.datamap_accounts import (
     Accounts,
     AccountTable,
     Controller,

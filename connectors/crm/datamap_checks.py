@@ -31,9 +31,9 @@ from sqlalchemy.engine import Engine, Inspector
 from sqlalchemy.exc import SAWarning
 
 from connectors.base import EMAIL, NAME, PHONE
-from connectors.datamap import DataMap, DataMapError, TableMap
+from connectors.crm.datamap import DataMap, DataMapError, TableMap
 
-# What erasure writes (``connectors.crm_erase.CrmEraser`` defaults): the checks size them.
+# What erasure writes (``dsr.erasure.crm.CrmEraser`` defaults): the checks size them.
 DEFAULT_PLACEHOLDER = "[erased]"
 KEYED_HASH_LENGTH = 64  # HMAC-SHA256 in hex (dsr.keys.KeyRing.keyed_hash)
 

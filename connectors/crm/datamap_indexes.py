@@ -4,7 +4,7 @@ A lookup through ``lower(trim(email))`` on a column with only a plain index is a
 million rows that is seconds per request where an expression index answers in milliseconds, and
 nothing else would say so. For every identity column a request searches and every column a
 reference is followed along, ``check_lookups`` builds the statement the connector really sends
-(``connectors.match_sql`` for the expression, a bound ``IN`` list) and asks the planner:
+(``connectors.crm.match_sql`` for the expression, a bound ``IN`` list) and asks the planner:
 
 * SQLite: ``EXPLAIN QUERY PLAN`` — ``SEARCH … USING INDEX`` seeks, ``SCAN`` reads everything;
 * PostgreSQL: ``EXPLAIN (FORMAT JSON)`` with ``enable_seqscan`` off for the one statement, so a
@@ -25,8 +25,8 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.match_sql import match_expression, needs_expression_index
+from connectors.crm.match_sql import match_expression, needs_expression_index
+from connectors.crm.sql import CrmSqlConnector
 
 _SAMPLES = ("a@example.org", "b@example.org")
 _PG_NAME_LIMIT = 63

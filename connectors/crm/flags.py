@@ -18,9 +18,9 @@ from typing import Any, Literal
 from sqlalchemy import update
 
 from connectors.base import Findings
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import FlagAction, TableMap
-from connectors.sql_helpers import key_clause
+from connectors.crm.datamap import FlagAction, TableMap
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import key_clause
 
 Action = Literal["suppression", "restriction"]
 ACTIONS: tuple[Action, ...] = ("suppression", "restriction")

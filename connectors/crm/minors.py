@@ -16,10 +16,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
 from connectors.base import EMAIL
-from connectors.crm_flags import is_flagged
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.flags import is_flagged
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import row_key
 from connectors.identities import InvalidIdentity, normalise_email
-from connectors.sql_helpers import row_key
 
 
 def is_minor(birth_date: date, on: date, age_of_majority: int = 18) -> bool:

@@ -22,7 +22,7 @@ import phonenumbers
 from sqlalchemy import column, select, table
 from sqlalchemy.engine import Connection
 
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
 
 TenantCountries = Callable[[], Mapping[str, str]]
 

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import update
 
 from connectors.base import EMAIL, PHONE, Findings
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import key_clause
 from connectors.identities import InvalidIdentity, normalise_email, normalise_phone
-from connectors.sql_helpers import key_clause
 
 MAX_VALUE_LENGTH = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

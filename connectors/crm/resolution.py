@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from connectors.base import FoundRow, Identity
 
 if TYPE_CHECKING:
-    from connectors.crm_sql import CrmSqlConnector
+    from connectors.crm.sql import CrmSqlConnector
 
 
 @dataclass

@@ -24,13 +24,13 @@ from sqlalchemy import Select, Table, bindparam, false, select
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
-from connectors.crm_resolution import Resolution, SubjectState, resolve_across
-from connectors.datamap import DataMap, IdentityColumn, TableMap
-from connectors.datamap_checks import validate_against
+from connectors.crm.datamap import DataMap, IdentityColumn, TableMap
+from connectors.crm.datamap_checks import validate_against
+from connectors.crm.match_sql import folds_unicode, match_expression, mention_prefilter
+from connectors.crm.phone_countries import PhoneCountries, tenant_countries
+from connectors.crm.resolution import Resolution, SubjectState, resolve_across
+from connectors.crm.sql_helpers import mention_of, pk_order, reflect_table, row_key, typed_value
 from connectors.identities import MentionMatcher, harvest_identity, match_values, same_identity
-from connectors.match_sql import folds_unicode, match_expression, mention_prefilter
-from connectors.phone_countries import PhoneCountries, tenant_countries
-from connectors.sql_helpers import mention_of, pk_order, reflect_table, row_key, typed_value
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
@@ -66,7 +66,7 @@ class CrmSqlConnector:
         # Lookup statements built once: rebuilding the phone expression and its cache key for
         # every statement was half of a single discovery's time (bench.floor).
         self._lookups: dict[tuple[str, str, str | None, str | None], Select] = {}
-        # Swappable for one run (connectors.breach_identities caches them), so a caller that
+        # Swappable for one run (dsr.breach.identities caches them), so a caller that
         # reads the same rows again validates each value once; the results are the same.
         self.harvest_identity: Callable[[str, Any, str], Identity | None] = harvest_identity
         self.match_values: Callable[..., set[str]] = match_values

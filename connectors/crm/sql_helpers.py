@@ -24,7 +24,7 @@ from connectors.base import Mention, RowRef
 if TYPE_CHECKING:
     from sqlalchemy.sql import ColumnElement
 
-    from connectors.datamap import TableMap
+    from connectors.crm.datamap import TableMap
 
 EXCERPT_CONTEXT = 60
 

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.base import Findings
-from connectors.crm_flags import NOW, CrmFlagger, FlagChange, FlagPlan
-from connectors.crm_sql import CrmSqlConnector
-from connectors.sql_helpers import key_clause, key_columns, pk_order, row_key
+from connectors.crm.flags import NOW, CrmFlagger, FlagChange, FlagPlan
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import key_clause, key_columns, pk_order, row_key
 
 # A row as a lift names it: (table, primary key as text), as the ``restricted`` audit entry does.
 RowKey = tuple[str, str]

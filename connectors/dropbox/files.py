@@ -2,7 +2,7 @@
 
 Named ``dropbox_files`` so that it never shadows the ``dropbox`` package. The SDK is imported
 lazily; before the first connector is built in a process that must reach a stand-in, call
-``configure_dropbox_hosts`` (see ``connectors.dropbox_sdk`` for why and for the retry bounds).
+``configure_dropbox_hosts`` (see ``connectors.dropbox.sdk`` for why and for the retry bounds).
 
 **What is the person's.** Only the CRM sync folder (``sync_root``, default ``/iNextCRM``) is read or
 touched; the rest of the Client's Dropbox is the Client's own. The CRM keeps a contact's files in
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
-from connectors.dropbox_sdk import DropboxApi, configure_dropbox_hosts
+from connectors.dropbox.sdk import DropboxApi, configure_dropbox_hosts
 from connectors.identities import MentionMatcher, name_tokens, normalise_email
 from connectors.services import (
     ServiceAccount,

@@ -69,7 +69,7 @@ def sdk() -> ModuleType:
         raise ServiceError(
             "dropbox: the SDK was imported before DROPBOX_API_HOST/DROPBOX_API_CONTENT_HOST "
             "were set, so it would call other hosts than configured; set them before the first "
-            "import of dropbox (connectors.dropbox_sdk.configure_dropbox_hosts)"
+            "import of dropbox (connectors.dropbox.sdk.configure_dropbox_hosts)"
         )
     return dropbox
 

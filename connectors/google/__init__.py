@@ -1,1 +1,1 @@
-"""connectors.google."""
+"""connectors.google.connector."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import FoundRow, RowRef
-from connectors.google_api import GoogleApi, NotFound, PreconditionFailed
-from connectors.google_match import SubjectMatcher
+from connectors.google.api import GoogleApi, NotFound, PreconditionFailed
+from connectors.google.match import SubjectMatcher
 from connectors.services import ServiceError
 
 EVENTS = "events"

@@ -22,10 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors import google_calendar, google_drive, google_people
 from connectors.base import Findings, FoundRow, Identity
-from connectors.google_api import GoogleApi
-from connectors.google_match import SubjectMatcher
+from connectors.google import calendar as google_calendar
+from connectors.google import drive as google_drive
+from connectors.google import people as google_people
+from connectors.google.api import GoogleApi
+from connectors.google.match import SubjectMatcher
 from connectors.services import (
     PendingWithProcessor,
     ServiceAccount,

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import EMAIL, PHONE, FoundRow, RowRef
-from connectors.google_api import ApiRefused, GoogleApi, NotFound
-from connectors.google_match import SubjectMatcher, subject_hash
+from connectors.google.api import ApiRefused, GoogleApi, NotFound
+from connectors.google.match import SubjectMatcher, subject_hash
 
 FILES = "files"
 PROPERTY_KEYS = {EMAIL: "inextcrm_email_sha256", PHONE: "inextcrm_phone_sha256"}

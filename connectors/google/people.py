@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from connectors.base import FoundRow, RowRef
-from connectors.google_api import GoogleApi, NotFound
-from connectors.google_match import SubjectMatcher
+from connectors.google.api import GoogleApi, NotFound
+from connectors.google.match import SubjectMatcher
 
 CONTACTS = "contacts"
 OTHER_CONTACTS = "other_contacts"

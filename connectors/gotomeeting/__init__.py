@@ -1,1 +1,1 @@
-"""connectors.gotomeeting."""
+"""connectors.gotomeeting.connector."""

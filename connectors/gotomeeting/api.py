@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from connectors.host_rate_limit import HostRateLimiter
+from connectors.gotomeeting.host_rate_limit import HostRateLimiter
 from connectors.services import CredentialError, ServiceAccount, ServiceError
 
 log = logging.getLogger(__name__)

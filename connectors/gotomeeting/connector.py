@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import EMAIL, Findings, FoundRow, Identity, RowRef
-from connectors.gotomeeting_api import GoToClient
-from connectors.host_rate_limit import account_limiter
+from connectors.gotomeeting.api import GoToClient
+from connectors.gotomeeting.host_rate_limit import account_limiter
 from connectors.identities import InvalidIdentity, normalise_email
 from connectors.services import (
     PendingWithProcessor,

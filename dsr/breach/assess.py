@@ -15,8 +15,12 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from connectors.backup_store import BackupStore
-from connectors.breach import (
+from connectors.backups.store import BackupStore
+from connectors.crm.datamap import DataMapError
+from connectors.crm.sql import CrmSqlConnector
+from dsr.breach.backups import backup_gaps
+from dsr.breach.identities import IdentityCache
+from dsr.breach.model import (
     BreachImpact,
     ClientImpact,
     PeopleSink,
@@ -24,16 +28,12 @@ from connectors.breach import (
     Progress,
     new_breach_id,
 )
-from connectors.breach_backups import backup_gaps
-from connectors.breach_identities import IdentityCache
-from connectors.breach_people import Group
-from connectors.breach_rows import Known, rows_in_window, window_clause
-from connectors.breach_tenants import client_details, client_rows, tenants_in_window
-from connectors.breach_window import BreachQuery
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError
-from connectors.tenant_tombstones import TenantTombstones
-from connectors.tombstones import Tombstones
+from dsr.breach.people import Group
+from dsr.breach.rows import Known, rows_in_window, window_clause
+from dsr.breach.tenants import client_details, client_rows, tenants_in_window
+from dsr.breach.window import BreachQuery
+from dsr.erasure.tenant_tombstones import TenantTombstones
+from dsr.erasure.tombstones import Tombstones
 
 
 def checked_regions(

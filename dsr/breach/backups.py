@@ -4,7 +4,7 @@ A backup taken inside the window is the window's state at that moment. Its metad
 row of each table; the live database's rows recorded before the backup's time are what is left of
 them, so the difference is a lower bound of the window's rows deleted since (rows added and
 deleted between two backups are seen by neither). Nothing is restored: a restore would bring back
-people who asked to be erased (see ``connectors.breach``).
+people who asked to be erased (see ``dsr.breach.model``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from connectors.backup_record import BackupRecord
-from connectors.backup_store import BackupStore
-from connectors.breach_rows import window_clause
-from connectors.breach_window import BreachQuery
-from connectors.crm_sql import CrmSqlConnector
+from connectors.backups.record import BackupRecord
+from connectors.backups.store import BackupStore
+from connectors.crm.sql import CrmSqlConnector
+from dsr.breach.rows import window_clause
+from dsr.breach.window import BreachQuery
 
 
 @dataclass

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.base import PHONE, Identity
-from connectors.crm_sql import CrmSqlConnector
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import harvest_identity, match_values, phone_keys
 
 # Values per cache (a raw value and its identity, ~0.4 KB each: ~50 MB at most). The largest

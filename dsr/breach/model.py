@@ -5,7 +5,7 @@ Client Data iNextCRM is processor, so each Client gets the list of *its* people 
 (Art. 33(2)); for the tables iNextCRM controls, iNextCRM notifies its own Users, subscribers and
 visitors itself.
 
-The assessment (``connectors.breach_assess``) reads each region one Client at a time
+The assessment (``dsr.breach.assess``) reads each region one Client at a time
 (``breach_tenants``, ``breach_rows``), resolves that Client's people with the same discovery as a
 request (``breach_people``) and hands them straight to the report (``breach_report``): memory
 holds the largest single Client, not everyone. This module is what is left afterwards — the
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connectors.breach_backups import BackupGap
-from connectors.breach_window import BreachQuery
+from dsr.breach.backups import BackupGap
+from dsr.breach.window import BreachQuery
 
 INEXTCRM = "inextcrm"
 Progress = Callable[[str, int, int], None]

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.breach import AffectedPerson
-from connectors.breach_rows import Seeds, WindowRow
-from connectors.crm_sql import CrmSqlConnector, resolve_across
+from connectors.crm.sql import CrmSqlConnector, resolve_across
+from dsr.breach.model import AffectedPerson
+from dsr.breach.rows import Seeds, WindowRow
 
 
 @dataclass(slots=True)

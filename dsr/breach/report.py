@@ -28,7 +28,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from connectors.breach import AffectedPerson, BreachImpact, ClientImpact
+from dsr.breach.model import AffectedPerson, BreachImpact, ClientImpact
 
 REPORT_JSON, REPORT_CSV, REPORT_HTML = "report.json", "affected.csv", "summary.html"
 CSV_FIELDS = (

@@ -3,7 +3,7 @@
 A row counts when it was recorded (the table's ``recorded_at`` column in the data map) before the
 window's end, or when its time is unknown (a NULL, or a table with no such column): a row that
 still exists and came to be before the end existed during the window. Rows deleted since exist
-only in backups; see ``connectors.breach``.
+only in backups; see ``dsr.breach.model``.
 
 Whom a row is about, read from the data map and nothing else:
 
@@ -29,15 +29,15 @@ from sqlalchemy import Date, DateTime, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import EMAIL, NAME, PHONE, Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError, IdentityColumn, TableMap
+from connectors.crm.datamap import DataMapError, IdentityColumn, TableMap
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import row_key, typed_value
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT, harvest_identity
-from connectors.sql_helpers import row_key, typed_value
 
 _CHUNK = 500
 _YIELD_PER = 5000
 # (kind, raw value, default phone region) -> the identity, or None; ``harvest_identity`` or a
-# run's cache of it (``connectors.breach_identities``).
+# run's cache of it (``dsr.breach.identities``).
 Normalise = Callable[[str, Any, str], Identity | None]
 # References are acyclic (the data map refuses cycles); this only bounds a pathological map.
 _MAX_DEPTH = 8

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.backup_store import BackupStore
-from connectors.breach import BreachImpact, Progress, new_breach_id
-from connectors.breach_assess import assess
-from connectors.breach_identities import IdentityCache
-from connectors.breach_window import BreachQuery
-from connectors.breach_writer import ReportFiles, ReportWriter, default_folder
-from connectors.crm_sql import CrmSqlConnector
-from connectors.tombstones import Tombstones
+from connectors.backups.store import BackupStore
+from connectors.crm.sql import CrmSqlConnector
+from dsr.breach.assess import assess
+from dsr.breach.identities import IdentityCache
+from dsr.breach.model import BreachImpact, Progress, new_breach_id
+from dsr.breach.window import BreachQuery
+from dsr.breach.writer import ReportFiles, ReportWriter, default_folder
+from dsr.erasure.tombstones import Tombstones
 from dsr.ledger import Ledger
 
 AUDIT_EVENT = "breach_impact"

@@ -20,7 +20,10 @@ from typing import Any
 
 from sqlalchemy import select, union
 
-from connectors.breach_rows import (
+from connectors.crm.datamap import DataMapError
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import typed_value
+from dsr.breach.rows import (
     Known,
     Normalise,
     RawRows,
@@ -30,9 +33,6 @@ from connectors.breach_rows import (
     window_clause,
     with_owners,
 )
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMapError
-from connectors.sql_helpers import typed_value
 
 NO_TENANT = ""
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from connectors.datamap import DataMap
+from connectors.crm.datamap import DataMap
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from connectors.breach import AffectedPerson, BreachImpact, ClientImpact
-from connectors.breach_report import (
+from dsr.breach.model import AffectedPerson, BreachImpact, ClientImpact
+from dsr.breach.report import (
     CSV_FIELDS,
     REPORT_CSV,
     REPORT_HTML,

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Findings, FoundRow, Mention
-from connectors.datamap import DataMap, FileColumns, TableMap
-from connectors.times import utc
+from connectors.crm.datamap import DataMap, FileColumns, TableMap
 from dsr.bundle.manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -35,6 +34,7 @@ from dsr.bundle.manifest import (
 )
 from dsr.bundle.summary import MAX_EXCERPTS, SystemExport, TableExport, render_summary
 from dsr.keys import KeyRing
+from dsr.times import utc
 
 SUMMARY_NAME = "summary.html"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

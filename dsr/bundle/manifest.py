@@ -30,8 +30,8 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.times import utc
 from dsr.keys import KeyRing
+from dsr.times import utc
 
 FORMAT = "inextcrm-dsr-bundle/1"
 MANIFEST_NAME = "manifest.json"

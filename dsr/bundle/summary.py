@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from connectors.datamap import Controller, DataMap, TableMap
-from connectors.datamap_accounts import Policy
-from connectors.times import utc
+from connectors.crm.datamap import Controller, DataMap, TableMap
+from connectors.crm.datamap_accounts import Policy
 from dsr.bundle.manifest import text
+from dsr.times import utc
 
 if TYPE_CHECKING:
     from dsr.bundle.build import BundleRequest

@@ -48,9 +48,9 @@ def restore_backup(
 ) -> None:
     """Restore a snapshot and re-apply every erasure, opt-out and restriction recorded since,
     before it is usable."""
-    from connectors.backup_record import BackupError
-    from connectors.backups import restore
-    from connectors.crm_erase import CrmEraser
+    from connectors.backups.record import BackupError
+    from dsr.erasure.crm import CrmEraser
+    from dsr.erasure.restore import restore
 
     session = Session(as_json=as_json, creates=False)
     res = session.resources["backups"]

@@ -42,9 +42,9 @@ def breach_impact(
     the export store of the region (EU data: the EU store) or to --out; the audit log records the
     query with counts and the report's SHA-256. Here only counts are shown.
     """
-    from connectors.breach_run import run_breach_impact
-    from connectors.breach_window import BreachInputError, parse_query
-    from connectors.datamap import DataMapError
+    from connectors.crm.datamap import DataMapError
+    from dsr.breach.run import run_breach_impact
+    from dsr.breach.window import BreachInputError, parse_query
     from dsr.cli.session import Session
 
     session = Session(as_json=as_json)

@@ -1,8 +1,8 @@
 """`dsr datamap check`: will this data map work on these databases, and will it be fast?
 
-The same refusals every request makes before it touches a database (``connectors.datamap_checks``),
+The same refusals every request makes before it touches a database (``connectors.crm.datamap_checks``),
 on demand and for every region at once, plus the planner's answer for every lookup discovery
-sends (``connectors.datamap_indexes``) with the ``CREATE INDEX`` statements that fix a scan.
+sends (``connectors.crm.datamap_indexes``) with the ``CREATE INDEX`` statements that fix a scan.
 Exit 0: usable and indexed; 1: usable, but some lookup would read a whole table; 2: refused.
 """
 
@@ -30,9 +30,9 @@ def check(
 ) -> None:
     """Refuse a map that cannot be applied (file, table, column and what to do) and report,
     per region, whether each lookup uses an index, with the CREATE INDEX statements that fix it."""
-    from connectors.crm_sql import CrmSqlConnector
-    from connectors.datamap import DataMapError, load_datamap
-    from connectors.datamap_indexes import check_lookups
+    from connectors.crm.datamap import DataMapError, load_datamap
+    from connectors.crm.datamap_indexes import check_lookups
+    from connectors.crm.sql import CrmSqlConnector
     from resources.engines import engine_for
 
     settings = Settings.from_env()

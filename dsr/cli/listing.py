@@ -100,8 +100,8 @@ def list_backups(
     as_json: JsonOpt = False,
 ) -> None:
     """List backups, newest last: id, region, when each expires, size and index entries."""
-    from connectors.backup_record import BackupError
-    from connectors.backup_store import BackupStore
+    from connectors.backups.record import BackupError
+    from connectors.backups.store import BackupStore
     from dsr.keys import KeyRing
 
     settings = Settings.from_env()

@@ -207,7 +207,7 @@ def rectify(
     as_json: JsonOpt = False,
 ) -> None:
     """Correct the person's data wherever the data map says each field lives."""
-    from connectors.crm_rectify import RectifyError, parse_changes
+    from connectors.crm.rectify import RectifyError, parse_changes
 
     session = Session(as_json=as_json)
     try:

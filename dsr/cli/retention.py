@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from connectors.times import not_in_future, parse_aware
 from dsr.cli.output import console, emit_json, errors, fail
+from dsr.times import not_in_future, parse_aware
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
@@ -31,10 +31,10 @@ def purge(
     """Purge closed accounts (a month after closure), billing (after 7 years) and old bundles.
 
     One purge of each kind runs at a time: a purge another run is doing is refused (exit 1)."""
-    from connectors.datamap import DataMapError
-    from connectors.leases import process_holder
-    from connectors.retention_run import PURGES, RefusedPurge, run_purges
+    from connectors.crm.datamap import DataMapError
     from dsr.cli.session import Session
+    from dsr.ledger.leases import process_holder
+    from dsr.retention.run import PURGES, RefusedPurge, run_purges
     from pipelines.retention import purge_context
 
     unknown = sorted(set(only or ()) - set(PURGES))
@@ -93,7 +93,7 @@ def _parse(text: str | None, as_json: bool, *, dry_run: bool) -> datetime:
 
 
 def _show(outcomes: list, dry_run: bool, when: datetime) -> None:
-    from connectors.retention_run import RefusedPurge
+    from dsr.retention.run import RefusedPurge
 
     verb = "would be" if dry_run else "were"
     table = Table(

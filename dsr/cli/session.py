@@ -151,7 +151,7 @@ class Session:
         return open_ledger(self.settings)
 
     def connectors(self, *, as_json: bool | None = None) -> list[Any]:
-        from connectors.datamap import DataMapError
+        from connectors.crm.datamap import DataMapError
 
         check_crm_reachable(self.settings)
         try:

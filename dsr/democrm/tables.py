@@ -32,7 +32,7 @@ from sqlalchemy import (
     Text,
 )
 
-from connectors.match_sql import match_expression
+from connectors.crm.match_sql import match_expression
 
 # SQLite makes only an exact "INTEGER PRIMARY KEY" the rowid; BIGINT would add a second B-tree.
 ID = BigInteger().with_variant(Integer(), "sqlite")

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from connectors.base import Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.erasure_plan import ColumnRules, ErasurePlan, TablePlan
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import key_clause, key_columns, row_key
 from connectors.identities import MentionMatcher
-from connectors.sql_helpers import key_clause, key_columns, row_key
+from dsr.erasure.plan import ColumnRules, ErasurePlan, TablePlan
 
 # Called after each step inside the transaction with the step's name; tests use it to inject
 # faults (kill the connection, raise) at a known point.

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.erasure_plan import ErasurePlan
+from dsr.erasure.plan import ErasurePlan
 from dsr.ledger import AuditEntry, Ledger
 from dsr.ledger.work import plan_name
 

@@ -26,10 +26,10 @@ from datetime import date
 from typing import Any
 
 from connectors.base import Findings, Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap_checks import check_erasure_complete
-from connectors.erasure_apply import ErasureFailed, StepHook, apply_plans
-from connectors.erasure_plan import (
+from connectors.crm.datamap_checks import check_erasure_complete
+from connectors.crm.sql import CrmSqlConnector
+from dsr.erasure.apply import ErasureFailed, StepHook, apply_plans
+from dsr.erasure.plan import (
     ColumnRules,
     ErasurePlan,
     Hasher,
@@ -37,7 +37,7 @@ from connectors.erasure_plan import (
     TablePlan,
     build_plan,
 )
-from connectors.erasure_verify import (
+from dsr.erasure.verify import (
     Physical,
     PhysicalCleanupError,
     Remaining,

@@ -19,10 +19,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import String, Table
 
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow
-from connectors.datamap import DataMap, DataMapError, TableMap
-from connectors.datamap_checks import column_action_problem
+from connectors.crm.datamap import DataMap, DataMapError, TableMap
+from connectors.crm.datamap_checks import column_action_problem
+from connectors.crm.phone_countries import PhoneCountries
 from connectors.identities import MentionMatcher, harvest_identity
-from connectors.phone_countries import PhoneCountries
 
 Action = Literal["delete", "anonymise", "keep", "redact"]
 Hasher = Callable[[str, str], str]
@@ -77,7 +77,7 @@ class Replacements:
     placeholder: str
     redaction: str
     default_phone_region: str = "US"
-    # Per-row reading country of phones (connectors.phone_countries); the default without one.
+    # Per-row reading country of phones (connectors.crm.phone_countries); the default without one.
     countries: PhoneCountries | None = None
 
 

@@ -9,11 +9,11 @@ they are "beyond use" only as long as nobody restores them without the erasures)
    ``.<region>.sqlite.restoring`` in the target folder; PostgreSQL: ``pg_restore`` in one
    transaction into an empty database, with a ``dsr_restore_status`` row saying 'restoring';
 3. for every tombstone, opt-out and restriction recorded since the snapshot
-   (``connectors.tombstones``), in the order they happened: recognises the person in the restored
+   (``dsr.erasure.tombstones``), in the order they happened: recognises the person in the restored
    copy by hash matching, then runs the same discovery and erasure, or the same data-map flags
-   (``connectors.crm_flags``, with the time the live request wrote), a live request runs, with
+   (``connectors.crm.flags``, with the time the live request wrote), a live request runs, with
    its scope and client — an erasure after an opt-out wins, as it did in the live database;
-   closed-account purges (``connectors.tenant_tombstones``) run the retention purge's own code
+   closed-account purges (``dsr.erasure.tenant_tombstones``) run the retention purge's own code
    on the tenant (``retention_tenants.reapply_tenant_purge``) at their place in that order;
 4. only when every re-applied request verified: SQLite renames the file to ``<region>.sqlite``;
    PostgreSQL marks the status row 'usable'.
@@ -40,9 +40,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from connectors.backup_index import DIGEST_BYTES, IdentityIndex, key_id, scan_identities
-from connectors.backup_pg import mark, quarantine, run_pg_tool, user_tables
-from connectors.backup_record import (
+from connectors.backups.index import DIGEST_BYTES, IdentityIndex, key_id, scan_identities
+from connectors.backups.pg import mark, quarantine, run_pg_tool, user_tables
+from connectors.backups.record import (
     BackupCorrupt,
     BackupError,
     BackupNotFound,
@@ -54,16 +54,16 @@ from connectors.backup_record import (
     RestoreRefused,
     RestoreReport,
 )
-from connectors.backup_store import BackupStore
+from connectors.backups.store import BackupStore
 from connectors.base import Findings, Identity
-from connectors.crm_erase import CrmEraser
-from connectors.crm_flags import Action, CrmFlagger
-from connectors.crm_sql import CrmSqlConnector
-from connectors.crm_unrestrict import CrmUnrestrictor
-from connectors.datamap import DataMap
-from connectors.retention_tenants import reapply_tenant_purge
-from connectors.tenant_tombstones import TenantTombstone, TenantTombstones
-from connectors.tombstones import RestrictionLift, Suppression, Tombstone, Tombstones
+from connectors.crm.datamap import DataMap
+from connectors.crm.flags import Action, CrmFlagger
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.unrestrict import CrmUnrestrictor
+from dsr.erasure.crm import CrmEraser
+from dsr.erasure.tenant_tombstones import TenantTombstone, TenantTombstones
+from dsr.erasure.tombstones import RestrictionLift, Suppression, Tombstone, Tombstones
+from dsr.retention.tenants import reapply_tenant_purge
 
 EraserFactory = Callable[[CrmSqlConnector], CrmEraser]
 # Erasures up to this long before the snapshot are re-applied too: the CRM host's clock and the

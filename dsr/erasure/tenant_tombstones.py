@@ -2,7 +2,7 @@
 
 A backup taken before a closed Client's purge still holds the tenant's rows. A restore must purge
 the tenant again before the copy is used, as it re-applies every person's erasure
-(``connectors.tombstones``). A tenant is found by its account id, which is not personal data, so
+(``dsr.erasure.tombstones``). A tenant is found by its account id, which is not personal data, so
 a tenant tombstone needs no keyed hashes: the purge's request id, the region and the Client's id,
 and when the purge committed.
 
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.engine import Engine, Row
 
-from connectors.times import aware_utc, utc
+from dsr.times import aware_utc, utc
 
 metadata = MetaData()
 tenant_tombstones_table = Table(

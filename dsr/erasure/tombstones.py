@@ -45,11 +45,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, Row
 
-from connectors.backup_index import key_id
+from connectors.backups.index import key_id
 from connectors.base import Identity
-from connectors.crm_sql import SCOPES
-from connectors.times import aware_utc, utc
+from connectors.crm.sql import SCOPES
 from dsr.keys import KeyRing
+from dsr.times import aware_utc, utc
 
 metadata = MetaData()
 tombstones_table = Table(

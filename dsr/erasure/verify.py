@@ -35,10 +35,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from connectors.base import Findings, Identity
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import DataMap
-from connectors.erasure_plan import ColumnRules, row_until
+from connectors.crm.datamap import DataMap
+from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import MentionMatcher
+from dsr.erasure.plan import ColumnRules, row_until
 
 Physical = Literal["vacuum_full", "vacuum", "none"]
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from connectors.times import utc
 from dsr.ledger.ledger import Ledger
 from dsr.ledger.records import OPEN_STATES, RequestRecord
+from dsr.times import utc
 
 
 class Urgency(StrEnum):

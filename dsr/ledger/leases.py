@@ -27,8 +27,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from connectors.times import utc
 from dsr.ledger.schema import WRITE_OPTION, make_engine
+from dsr.times import utc
 
 metadata = MetaData()
 leases_table = Table(

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from connectors.base import Identity
-from connectors.times import utc
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.audit import AuditEntry, ChainReport, check_no_personal_data, redact
@@ -51,6 +50,7 @@ from dsr.ledger.schema import (
     sqlite_checkpoint,
 )
 from dsr.ledger.work import WorkStore
+from dsr.times import utc
 
 _SCHEMA_LOCK_KEY = 0x1D5A_1ED6  # pg advisory lock: concurrent create_schema calls take turns
 
@@ -81,7 +81,7 @@ class Ledger(LedgerQueries):
 
     @property
     def engine(self) -> Engine:
-        """The ledger database, for tables kept beside the ledger's (``connectors.leases``)."""
+        """The ledger database, for tables kept beside the ledger's (``dsr.ledger.leases``)."""
         return self._engine
 
     def close(self) -> None:

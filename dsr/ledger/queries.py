@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from connectors.times import utc
 from dsr.ledger.records import OPEN_STATES, RequestRecord, record_from_row
 from dsr.ledger.schema import State, audit_log, requests
+from dsr.times import utc
 
 
 class LedgerQueries:

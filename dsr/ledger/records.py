@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import EMAIL, Identity
-from connectors.times import utc
 from dsr.ledger.audit import check_no_personal_data
 from dsr.ledger.schema import CHANNELS, RequestType, Scope, State
+from dsr.times import utc
 
 REQUEST_ID_PATTERN = re.compile(r"\Ar-[0-9]{8}-[0-9a-f]{8}\Z")
 OPEN_STATES = frozenset({State.RECEIVED, State.IN_PROGRESS, State.FAILED})

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from connectors.base import EMAIL, Identity
-from connectors.times import utc
 from dsr.keys import KeyRing
 from dsr.ledger import audit as _audit
 from dsr.ledger.dates import business_due_date, due_date
 from dsr.ledger.records import check_registration, new_request_id, normalise_identities, now
 from dsr.ledger.schema import RequestType, Scope, State, request_identities, requests
+from dsr.times import utc
 
 
 @dataclass(frozen=True)

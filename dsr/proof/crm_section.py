@@ -1,7 +1,7 @@
 """A CRM region's section of a deletion proof, from what the erasure applied and re-found.
 
 Shared by a person's erasure (``pipelines.proof_sections``) and a closed account's purge
-(``connectors.retention_tenants``), so both proofs say "deleted / kept until / remaining" alike.
+(``dsr.retention.tenants``), so both proofs say "deleted / kept until / remaining" alike.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from connectors.erasure_plan import ErasurePlan
-from connectors.erasure_verify import Verification
+from dsr.erasure.plan import ErasurePlan
+from dsr.erasure.verify import Verification
 from dsr.proof.document import SystemSection
 
 PAST = {"delete": "deleted", "anonymise": "anonymised", "redact": "redacted", "keep": "kept"}

@@ -16,12 +16,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow, Identity, RowRef
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import AccountTable, DataMapError, TableMap
+from connectors.crm.datamap import AccountTable, DataMapError, TableMap
+from connectors.crm.match_sql import match_expression
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import pk_order, row_key, typed_value
 from connectors.identities import harvest_identity
-from connectors.match_sql import match_expression
-from connectors.retention_dates import as_date, due_on, is_due, latest_due_start
-from connectors.sql_helpers import pk_order, row_key, typed_value
+from dsr.retention.dates import as_date, due_on, is_due, latest_due_start
 
 ACCOUNT = "account"  # the identity kind of an account (dsr.ledger.records.ACCOUNT)
 STRONG = (EMAIL, PHONE, NAME)

@@ -20,7 +20,7 @@ What it does, in an order that a crash at any point leaves recoverable by the ne
    requests still waiting for their certificate: without them nobody could tell when a remaining
    backup stops holding the person. Opt-out and restriction suppressions older than that are
    purged too: every remaining backup already carries their flags. So are closed-account purges'
-   tenant tombstones (``connectors.tenant_tombstones``), with the same exception: every remaining
+   tenant tombstones (``dsr.erasure.tenant_tombstones``), with the same exception: every remaining
    backup was taken after the purge, so no restore needs to purge the tenant again.
 
 A step that fails for one request (a missing proof file, a key mismatch, an unwritable store)
@@ -37,12 +37,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.backup_index import DIGEST_BYTES, IdentityIndex, key_id
-from connectors.backup_record import BackupError, BackupRecord
-from connectors.backup_store import BackupStore
-from connectors.backups import CLOCK_MARGIN
-from connectors.tenant_tombstones import TenantTombstones
-from connectors.tombstones import Tombstones
+from connectors.backups.index import DIGEST_BYTES, IdentityIndex, key_id
+from connectors.backups.record import BackupError, BackupRecord
+from connectors.backups.store import BackupStore
+from dsr.erasure.restore import CLOCK_MARGIN
+from dsr.erasure.tenant_tombstones import TenantTombstones
+from dsr.erasure.tombstones import Tombstones
 from dsr.keys import KeyRing
 from dsr.ledger import AuditEntry, Ledger
 from dsr.proof.canonical import NotCanonical, digest, loads

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
-from connectors.crm_erase import CrmEraser
-from connectors.crm_sql import CrmSqlConnector
-from connectors.erasure_apply import Applier, ErasureFailed, Stage, transaction
-from connectors.erasure_verify import physical_cleanup
-from connectors.retention import PurgeContext, PurgeOutcome, first_line
-from connectors.retention_accounts import column, on_or_before
-from connectors.retention_dates import is_due, latest_due_start
-from connectors.sql_helpers import key_clause, key_columns, row_key
+from connectors.crm.sql import CrmSqlConnector
+from connectors.crm.sql_helpers import key_clause, key_columns, row_key
+from dsr.erasure.apply import Applier, ErasureFailed, Stage, transaction
+from dsr.erasure.crm import CrmEraser
+from dsr.erasure.verify import physical_cleanup
+from dsr.retention.accounts import column, on_or_before
+from dsr.retention.dates import is_due, latest_due_start
+from dsr.retention.purges import PurgeContext, PurgeOutcome, first_line
 
 PURGE = "billing"
 AUDIT_EVENT = "retention_rows_expired"

@@ -18,8 +18,8 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.retention import PurgeContext, PurgeOutcome, first_line
 from dsr.ledger import REQUEST_ID_PATTERN, UnknownRequest
+from dsr.retention.purges import PurgeContext, PurgeOutcome, first_line
 
 PURGE = "export_bundles"
 AUDIT_EVENT = "export_bundle_expired"

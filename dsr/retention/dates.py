@@ -18,7 +18,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
-from connectors.erasure_plan import _PERIOD, _UNITS, retention_end
+from dsr.erasure.plan import _PERIOD, _UNITS, retention_end
 
 
 def as_date(value: Any) -> date | None:

@@ -22,11 +22,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.crm_sql import CrmSqlConnector
-from connectors.erasure_apply import StepHook
-from connectors.retention_dates import utc_now
-from connectors.tombstones import Tombstones
+from connectors.crm.sql import CrmSqlConnector
+from dsr.erasure.apply import StepHook
+from dsr.erasure.tombstones import Tombstones
 from dsr.ledger.audit import redact
+from dsr.retention.dates import utc_now
 
 # Counts under an action starting with this are accounts kept back, e.g. "held: restricted".
 HELD = "held: "
@@ -47,11 +47,11 @@ class PurgeContext:
     physical: str = "vacuum_full"
     export_dirs: Mapping[str, Path] = field(default_factory=dict)
     export_retention_days: int = 30
-    # Snapshots (connectors.backup_record.BackupRecord): a proof names those that still hold an
+    # Snapshots (connectors.backups.record.BackupRecord): a proof names those that still hold an
     # account's rows, with the date they expire.
     backups: Sequence[Any] = ()
     # Where a committed closed-Client purge is recorded, so restores re-apply it (the ledger
-    # database's connectors.tombstones.Tombstones); a real closed-Client purge refuses to run
+    # database's dsr.erasure.tombstones.Tombstones); a real closed-Client purge refuses to run
     # without it.
     tombstones: Tombstones | None = None
     step_hook: StepHook | None = None

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from connectors.leases import LeaseHeld, Leases, process_holder
-from connectors.retention import PurgeContext, PurgeOutcome
-from connectors.retention_billing import purge_expired_rows
-from connectors.retention_bundles import purge_expired_bundles
-from connectors.retention_tenants import purge_closed_clients
-from connectors.retention_users import queue_closed_users
+from dsr.ledger.leases import LeaseHeld, Leases, process_holder
+from dsr.retention.billing import purge_expired_rows
+from dsr.retention.bundles import purge_expired_bundles
+from dsr.retention.purges import PurgeContext, PurgeOutcome
+from dsr.retention.tenants import purge_closed_clients
+from dsr.retention.users import queue_closed_users
 
 # Tenants before users: a closed Client's Users are its purge's, not a request each.
 PURGES: dict[str, Callable[[PurgeContext], PurgeOutcome]] = {

@@ -19,7 +19,7 @@ planned counts go into the audit log. So a run that stops anywhere leaves one of
   issues a second one.
 
 Once the transaction committed (and again when a run resumes after it), the purge is recorded as
-a tenant tombstone (``connectors.tenant_tombstones``): a restore of a backup taken before it
+a tenant tombstone (``dsr.erasure.tenant_tombstones``): a restore of a backup taken before it
 re-applies it through ``reapply_tenant_purge``, the same plan, transaction and verification.
 """
 
@@ -31,19 +31,19 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import Findings, Identity
-from connectors.crm_erase import CrmEraser
-from connectors.crm_sql import CrmSqlConnector
-from connectors.datamap import AccountTable, DataMapError
-from connectors.erasure_apply import ErasureFailed
-from connectors.erasure_plan import ErasurePlan, build_plan
-from connectors.erasure_verify import PhysicalCleanupError, Verification, classify
-from connectors.retention import PurgeContext, PurgeOutcome, first_line
-from connectors.retention_accounts import ACCOUNT, ClosedAccount, closed_accounts, tenant_findings
-from connectors.tenant_tombstones import TenantTombstones
+from connectors.crm.datamap import AccountTable, DataMapError
+from connectors.crm.sql import CrmSqlConnector
+from dsr.erasure.apply import ErasureFailed
+from dsr.erasure.crm import CrmEraser
+from dsr.erasure.plan import ErasurePlan, build_plan
+from dsr.erasure.tenant_tombstones import TenantTombstones
+from dsr.erasure.verify import PhysicalCleanupError, Verification, classify
 from dsr.ledger import InvalidTransition, RequestRecord, RequestType, Scope, State
 from dsr.proof import ProofRequest, build_proof, issue_proof
 from dsr.proof.crm_section import crm_proof_section
 from dsr.proof.sign import EVENT as PROOF_EVENT
+from dsr.retention.accounts import ACCOUNT, ClosedAccount, closed_accounts, tenant_findings
+from dsr.retention.purges import PurgeContext, PurgeOutcome, first_line
 
 PURGE = "closed_clients"
 PLANNED = "retention_purge_planned"

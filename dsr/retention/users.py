@@ -21,12 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import EMAIL, PHONE, Identity
-from connectors.crm_erase import CrmEraser
-from connectors.crm_flags import is_flagged
+from connectors.crm.flags import is_flagged
 from connectors.identities import MentionMatcher, harvest_identity
-from connectors.retention import HELD, PurgeContext, PurgeOutcome, first_line
-from connectors.retention_accounts import ClosedAccount, account_row, closed_accounts
+from dsr.erasure.crm import CrmEraser
 from dsr.ledger import RequestType, Scope, State
+from dsr.retention.accounts import ClosedAccount, account_row, closed_accounts
+from dsr.retention.purges import HELD, PurgeContext, PurgeOutcome, first_line
 
 PURGE = "closed_users"
 MATCHING = (EMAIL, PHONE)

@@ -15,8 +15,8 @@ from dagster import (
 )
 
 from connectors.base import Findings, Identity
-from connectors.crm_sql import CrmSqlConnector, Progress, resolve_across
-from connectors.datamap_indexes import unindexed_lookups
+from connectors.crm.datamap_indexes import unindexed_lookups
+from connectors.crm.sql import CrmSqlConnector, Progress, resolve_across
 from dsr.faults import crash_point
 from dsr.ledger import RequestType
 from dsr.ledger.work import RESOLVED

@@ -16,8 +16,8 @@ from dagster import (
     asset,
 )
 
-from connectors.crm_erase import CrmEraser, ErasureResult
-from dsr.erasure_attempts import RegionAttempts
+from dsr.erasure.attempts import RegionAttempts
+from dsr.erasure.crm import CrmEraser, ErasureResult
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.assets.services import ServiceOutcome

@@ -5,7 +5,7 @@ tables' ``suppression`` (policy 5.3), a restriction (Art. 18; an objection under
 it is weighed) their ``restriction``.
 
 Once a region's flags committed, the person's keyed identity hashes are recorded as a
-suppression (``connectors.tombstones``) with the time the flags carry: a backup taken before
+suppression (``dsr.erasure.tombstones``) with the time the flags carry: a backup taken before
 then, if restored, gets the same flags again before it is usable.
 """
 
@@ -22,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from connectors.crm_flags import Action, CrmFlagger
+from connectors.crm.flags import Action, CrmFlagger
 from dsr.ledger import RequestType, State
 from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry, subject_asset_name
 from pipelines.erasure_cleanup import finish_cleanup

@@ -12,7 +12,7 @@ from dagster import (
     asset,
 )
 
-from connectors.crm_rectify import CrmRectifier
+from connectors.crm.rectify import CrmRectifier
 from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.erasure_cleanup import finish_cleanup

@@ -29,7 +29,7 @@ from connectors.services import (
     ServiceErasure,
     ServiceVerification,
 )
-from dsr.erasure_attempts import record_service_erasure, service_totals
+from dsr.erasure.attempts import record_service_erasure, service_totals
 from dsr.ledger import Ledger, State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.checks import VERIFIED_CHECK
@@ -173,7 +173,7 @@ def erase_service(
     subject_ref: str,
 ) -> ServiceOutcome:
     """Erase and re-search in every connected ``kind`` account of the Clients reached; each
-    account's deletions are audited as soon as they are done (``dsr.erasure_attempts``)."""
+    account's deletions are audited as soon as they are done (``dsr.erasure.attempts``)."""
     accounts = integrations.accounts(crm, tenants, kind)
 
     def erase(account):  # type: ignore[no-untyped-def]
