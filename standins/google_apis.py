@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from googleapiclient.discovery_cache import get_static_doc
 from werkzeug.datastructures import MultiDict
@@ -19,9 +19,7 @@ from werkzeug.wrappers import Response
 
 from standins.google_discovery import RequestRejected, google_error
 from standins.google_drive_query import QueryError, compile_query
-
-if TYPE_CHECKING:
-    from standins.google import GoogleStandIn
+from standins.google_state import GoogleState
 
 _PERSON_FIELDS = set(json.loads(get_static_doc("people", "v1"))["schemas"]["Person"]["properties"])
 _PERSON_FIELDS -= {"resourceName", "etag"}
@@ -41,7 +39,7 @@ class Call:
     headers: Mapping[str, str]
 
 
-Handler = Callable[["GoogleStandIn", Call], Response]
+Handler = Callable[["GoogleState", Call], Response]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -62,7 +60,7 @@ def _reject(code: int, message: str, reason: str = "", location: str = "") -> Re
 
 
 def _page(
-    s: GoogleStandIn, items: list[Any], call: Call, size_param: str, default: int, maximum: int
+    s: GoogleState, items: list[Any], call: Call, size_param: str, default: int, maximum: int
 ) -> tuple[list[Any], str | None]:
     size = max(1, min(int(call.query.get(size_param, default)), maximum, s.page_size))
     # Tokens name their listing ("files-p2"), so a test can fail one page of one listing.
@@ -93,7 +91,7 @@ def _mask(person: dict[str, Any], mask: str | None, allowed: set[str], what: str
 
 
 @_handles("people.people.connections.list")
-def _connections(s: GoogleStandIn, call: Call) -> Response:
+def _connections(s: GoogleState, call: Call) -> Response:
     if call.path["resourceName"] != "people/me":
         raise _reject(400, "Must be people/me.", "invalid", "resourceName")
     mask = call.query.get("personFields") or call.query.get("requestMask.includeField")
@@ -107,7 +105,7 @@ def _connections(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("people.otherContacts.list")
-def _other_contacts(s: GoogleStandIn, call: Call) -> Response:
+def _other_contacts(s: GoogleState, call: Call) -> Response:
     mask = call.query.get("readMask")
     people = [
         _mask(p, mask, _OTHER_CONTACT_FIELDS, "readMask")
@@ -121,7 +119,7 @@ def _other_contacts(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("people.people.deleteContact")
-def _delete_contact(s: GoogleStandIn, call: Call) -> Response:
+def _delete_contact(s: GoogleState, call: Call) -> Response:
     if s.contacts.pop(call.path["resourceName"], None) is None:
         raise _reject(404, "Requested entity was not found.")
     return _json({})
@@ -130,7 +128,7 @@ def _delete_contact(s: GoogleStandIn, call: Call) -> Response:
 # --- Calendar v3 ----------------------------------------------------------------------------
 
 
-def _calendar(s: GoogleStandIn, call: Call) -> str:
+def _calendar(s: GoogleState, call: Call) -> str:
     cal = call.path["calendarId"]
     cal = s.account if cal == "primary" else cal
     if cal not in s.calendars:
@@ -138,7 +136,7 @@ def _calendar(s: GoogleStandIn, call: Call) -> str:
     return cal
 
 
-def _event(s: GoogleStandIn, call: Call) -> tuple[str, dict[str, Any]]:
+def _event(s: GoogleState, call: Call) -> tuple[str, dict[str, Any]]:
     cal = _calendar(s, call)
     event = s.events[cal].get(call.path["eventId"])
     if event is None:
@@ -154,7 +152,7 @@ def _searchable(event: dict[str, Any]) -> str:
 
 
 @_handles("calendar.calendarList.list")
-def _calendar_list(s: GoogleStandIn, call: Call) -> Response:
+def _calendar_list(s: GoogleState, call: Call) -> Response:
     least = _ROLE_RANK[call.query.get("minAccessRole", "freeBusyReader")]
     entries = [c for _, c in sorted(s.calendars.items()) if _ROLE_RANK[c["accessRole"]] >= least]
     chunk, token = _page(s, entries, call, "maxResults", 100, 250)
@@ -165,7 +163,7 @@ def _calendar_list(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("calendar.events.list")
-def _events_list(s: GoogleStandIn, call: Call) -> Response:
+def _events_list(s: GoogleState, call: Call) -> Response:
     cal = _calendar(s, call)
     terms = call.query.get("q", "").lower().split()
     deleted = call.query.get("showDeleted") == "true"
@@ -182,12 +180,12 @@ def _events_list(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("calendar.events.get")
-def _events_get(s: GoogleStandIn, call: Call) -> Response:
+def _events_get(s: GoogleState, call: Call) -> Response:
     return _json(_event(s, call)[1])
 
 
 @_handles("calendar.events.patch")
-def _events_patch(s: GoogleStandIn, call: Call) -> Response:
+def _events_patch(s: GoogleState, call: Call) -> Response:
     _, event = _event(s, call)
     if_match = call.headers.get("If-Match")
     if if_match and if_match != event["etag"]:
@@ -199,7 +197,7 @@ def _events_patch(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("calendar.events.delete")
-def _events_delete(s: GoogleStandIn, call: Call) -> Response:
+def _events_delete(s: GoogleState, call: Call) -> Response:
     cal, event = _event(s, call)
     if event.get("status") == "cancelled":
         raise _reject(410, "Resource has been deleted", "deleted")
@@ -231,7 +229,7 @@ def _file_fields(fields: str | None, listing: bool) -> set[str]:
     return wanted
 
 
-def _file(s: GoogleStandIn, call: Call) -> dict[str, Any]:
+def _file(s: GoogleState, call: Call) -> dict[str, Any]:
     meta = s.files.get(call.path["fileId"])
     if meta is None:
         raise _reject(404, f"File not found: {call.path['fileId']}.", "notFound", "fileId")
@@ -239,7 +237,7 @@ def _file(s: GoogleStandIn, call: Call) -> dict[str, Any]:
 
 
 @_handles("drive.files.list")
-def _files_list(s: GoogleStandIn, call: Call) -> Response:
+def _files_list(s: GoogleState, call: Call) -> Response:
     try:
         match = compile_query(call.query.get("q", ""))
     except QueryError as exc:
@@ -262,7 +260,7 @@ def _files_list(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("drive.files.get")
-def _files_get(s: GoogleStandIn, call: Call) -> Response:
+def _files_get(s: GoogleState, call: Call) -> Response:
     meta = _file(s, call)
     if call.query.get("alt") != "media":
         keep = _file_fields(call.query.get("fields"), listing=False)
@@ -276,7 +274,7 @@ def _files_get(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("drive.files.export")
-def _files_export(s: GoogleStandIn, call: Call) -> Response:
+def _files_export(s: GoogleState, call: Call) -> Response:
     meta = _file(s, call)
     if not meta["mimeType"].startswith(_NATIVE):
         raise _reject(403, "Export only supports Docs Editors files.", "fileNotExportable")
@@ -286,7 +284,7 @@ def _files_export(s: GoogleStandIn, call: Call) -> Response:
 
 
 @_handles("drive.files.delete")
-def _files_delete(s: GoogleStandIn, call: Call) -> Response:
+def _files_delete(s: GoogleState, call: Call) -> Response:
     meta = _file(s, call)
     del s.files[meta["id"]]
     del s.contents[meta["id"]]

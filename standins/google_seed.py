@@ -8,12 +8,9 @@ non-555 numbers, so they never match the cast.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from connectors.google.drive import app_properties
-
-if TYPE_CHECKING:
-    from standins.google import GoogleStandIn
+from standins.google_state import GoogleState
 
 MARIA = "maria.jensen@example.org"
 MARIA_AS_TYPED = "Maria.Jensen@Example.org"
@@ -41,7 +38,7 @@ class DemoSeed:
     tom_files: tuple[str, ...]
 
 
-def seed_demo(google: GoogleStandIn, *, other_contact: bool = True) -> DemoSeed:
+def seed_demo(google: GoogleState, *, other_contact: bool = True) -> DemoSeed:
     """Load the demo; ``other_contact`` adds a Gmail "other contact" of Maria's, which the API
     cannot delete, so the demo's proof shows a request pending with the processor."""
     account = google.account

@@ -24,7 +24,7 @@ import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import column, func, select, table
@@ -35,28 +35,36 @@ from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.crm.datamap import DataMap, IdentityColumn
 from connectors.crm.phone_countries import PhoneCountries, tenant_countries
 from connectors.identities import _EMAIL_IN_TEXT, _PHONE_IN_TEXT
-from dsr.keys import KeyRing
 
 DIGEST_BYTES = 16
 INDEX_FORMAT = "hmac-sha256/128, sorted, unique, raw bytes"
 _SCAN_BATCH = 5000
 
 
+class HashKey(Protocol):
+    """The hash key an index is built and read with (``dsr.keys.KeyRing`` in the product)."""
+
+    @property
+    def hash_key(self) -> bytes: ...
+
+    def keyed_hash(self, kind: str, value: str) -> str: ...
+
+
 class IndexCorrupt(RuntimeError):
     """An index file that cannot be a sorted array of digests (truncated or tampered)."""
 
 
-def key_id(keys: KeyRing) -> str:
+def key_id(keys: HashKey) -> str:
     """Names the hash key without revealing it: index, tombstones and lookups must share one key,
     or a lookup silently finds nobody (after a key rotation, say)."""
     return keys.keyed_hash("dsr-key-id", "identity-index")[:16]
 
 
-def index_digest(keys: KeyRing, ident: Identity) -> bytes:
+def index_digest(keys: HashKey, ident: Identity) -> bytes:
     return bytes.fromhex(keys.keyed_hash(ident.kind, ident.value))[:DIGEST_BYTES]
 
 
-def _digester(keys: KeyRing) -> Callable[[Identity], bytes]:
+def _digester(keys: HashKey) -> Callable[[Identity], bytes]:
     """``index_digest`` for millions of values: the same HMAC-SHA256 through the one-shot
     ``hmac.digest`` (OpenSSL, no object per value); a test holds both to the same bytes."""
     key = keys.hash_key
@@ -139,7 +147,7 @@ def row_counts(conn: Connection, datamap: DataMap) -> dict[str, int]:
 
 
 def collect_digests(
-    conn: Connection, datamap: DataMap, keys: KeyRing, phone_region: str = "US", region: str = ""
+    conn: Connection, datamap: DataMap, keys: HashKey, phone_region: str = "US", region: str = ""
 ) -> bytearray:
     """Every identity value's index digest, concatenated (unsorted, with duplicates)."""
     # 16 bytes a value in one buffer (not a set of bytes objects, ~100 bytes each): the index of

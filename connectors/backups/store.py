@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from connectors.backups.index import (
+    HashKey,
     IdentityIndex,
     collect_digests,
     index_digest,
@@ -53,7 +54,6 @@ from connectors.backups.record import (
 )
 from connectors.base import Identity
 from connectors.crm.datamap import DataMap
-from dsr.keys import KeyRing
 
 DEFAULT_RETENTION_DAYS = 30
 _REGION = re.compile(r"^[a-z0-9_]+$")
@@ -70,7 +70,7 @@ class BackupStore:
     def __init__(
         self,
         root: Path,
-        keys: KeyRing,
+        keys: HashKey,
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         default_phone_region: str = "US",

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from connectors.base import FoundRow, Identity
 
-if TYPE_CHECKING:
-    from connectors.crm.sql import CrmSqlConnector
+
+class RegionSearch(Protocol):
+    """What the fixpoint needs of a region's connector (``connectors.crm.sql.CrmSqlConnector``)."""
+
+    region: str
+
+    def resolve(
+        self,
+        subjects: dict[str, set[Identity]],
+        *,
+        scope: str,
+        client_id: str | None = None,
+        state: dict[str, SubjectState] | None = None,
+    ) -> dict[str, set[Identity]]: ...
 
 
 @dataclass
@@ -27,7 +39,7 @@ class SubjectState:
 
 
 def resolve_across(
-    connectors: Iterable[CrmSqlConnector],
+    connectors: Iterable[RegionSearch],
     subjects: dict[str, set[Identity]],
     *,
     scope: str,
@@ -47,7 +59,7 @@ class Resolution:
     @classmethod
     def across(
         cls,
-        connectors: Iterable[CrmSqlConnector],
+        connectors: Iterable[RegionSearch],
         subjects: dict[str, set[Identity]],
         *,
         scope: str,

@@ -32,6 +32,7 @@ from dsr.bundle.manifest import (
     text,
     write_zip_atomically,
 )
+from dsr.bundle.request import BundleRequest
 from dsr.bundle.summary import MAX_EXCERPTS, SystemExport, TableExport, render_summary
 from dsr.keys import KeyRing
 from dsr.times import utc
@@ -40,16 +41,6 @@ SUMMARY_NAME = "summary.html"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _INTEGER = re.compile(r"^-?[0-9]+$")
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+")
-
-
-@dataclass(frozen=True)
-class BundleRequest:
-    request_id: str
-    request_type: str
-    scope: str
-    client_id: str | None
-    received_at: datetime
-    due_at: datetime
 
 
 @dataclass(frozen=True)

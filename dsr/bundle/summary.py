@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from connectors.crm.datamap import Controller, DataMap, TableMap
 from connectors.crm.datamap_accounts import Policy
 from dsr.bundle.manifest import text
+from dsr.bundle.request import BundleRequest
 from dsr.times import utc
-
-if TYPE_CHECKING:
-    from dsr.bundle.build import BundleRequest
 
 CLIENT_DATA = "client_data"
 MAX_EXCERPTS = 50  # per table: the page stays readable; every mention is in mentions/*.json
