@@ -23,14 +23,15 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, false, select
 from sqlalchemy.engine import Connection, Engine
 
-from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
+from connectors.base import NAME, PHONE, Findings, FoundRow, Identity, RowRef
 from connectors.crm.datamap import DataMap, IdentityColumn, TableMap
 from connectors.crm.datamap_checks import validate_against
-from connectors.crm.match_sql import folds_unicode, match_expression, mention_prefilter
+from connectors.crm.match_sql import folds_unicode, match_expression
+from connectors.crm.mentions import MentionSearch
 from connectors.crm.phone_countries import PhoneCountries, tenant_countries
 from connectors.crm.resolution import Resolution, SubjectState, resolve_across
-from connectors.crm.sql_helpers import mention_of, pk_order, reflect_table, row_key, typed_value
-from connectors.identities import MentionMatcher, harvest_identity, match_values, same_identity
+from connectors.crm.sql_helpers import pk_order, reflect_table, row_key, typed_value
+from connectors.identities import harvest_identity, match_values, same_identity
 
 Progress = Callable[[str, int, int], None]
 SCOPES = ("user_account", "client_data", "all")
@@ -43,7 +44,7 @@ CHUNK_SIZE = 2000
 MAX_LOOKUPS = 512
 
 
-class CrmSqlConnector:
+class CrmSqlConnector(MentionSearch):
     """One regional database described by a data map."""
 
     system = "crm"
@@ -316,44 +317,6 @@ class CrmSqlConnector:
                 for key in owners.get(row["_match"], ()):
                     self._own(state[key], dependent, tmap, row, f"reference:{source}.{source_col}")
 
-    def _mentions(
-        self,
-        state: dict[str, SubjectState],
-        tables: list[str],
-        client_id: str | None,
-        progress: Progress | None,
-    ) -> dict[str, list[Mention]]:
-        who: dict[Identity, set[str]] = defaultdict(set)
-        for key, s in state.items():
-            for ident in s.identities:
-                who[ident].add(key)
-        matcher = MentionMatcher(who, self.countries.region_country)
-        result: dict[str, list[Mention]] = defaultdict(list)
-        if not matcher:
-            return result
-        text_tables = [t for t in tables if self.datamap.tables[t].free_text]
-        for i, name in enumerate(text_tables):
-            tmap = self.datamap.tables[name]
-            for row in self._text_rows(name, tmap, matcher, client_id):
-                pk = row_key(tmap, row)
-                country = self.countries.for_row(name, row)
-                for col in tmap.free_text:
-                    text = row[col]
-                    hits = matcher.find(text, country) if isinstance(text, str) else []
-                    by_subject: dict[str, list[tuple[Identity, int, int]]] = defaultdict(list)
-                    for hit in hits:
-                        for key in who[hit[0]]:
-                            by_subject[key].append(hit)
-                    for key, subject_hits in by_subject.items():
-                        if (name, pk) in state[key].rows:
-                            continue  # the subject's own record, already exported whole
-                        result[key].append(
-                            mention_of(self.region, name, pk, col, text, subject_hits)
-                        )
-            if progress:
-                progress("mentions", i + 1, len(text_tables))
-        return result
-
     # -- queries --------------------------------------------------------------------------------
 
     def _lookup(
@@ -380,26 +343,6 @@ class CrmSqlConnector:
                 chunk = values[start : start + self.chunk_size]
                 for row in conn.execute(lookup, {"keys": chunk}).mappings():
                     yield dict(row)
-
-    def _text_rows(
-        self, name: str, tmap: TableMap, matcher: MentionMatcher, client_id: str | None
-    ) -> Iterator[dict]:
-        table = self.table(name)
-        names = dict.fromkeys(
-            [*tmap.key_columns, *tmap.free_text, *self.countries.row_columns(name)]
-        )
-        query = select(*(table.c[c] for c in names))
-        tenant = self._tenant_clause(table, tmap, client_id)
-        if tenant is not None:
-            query = query.where(tenant)
-        prefilter = mention_prefilter(table, tmap.free_text, matcher.prefilter_terms())
-        if prefilter is not None:
-            query = query.where(prefilter)
-        with self._connection() as conn:
-            # Statement options: the connection may be shared by the rest of the discovery.
-            result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
-            for row in result.mappings():
-                yield dict(row)
 
     def _tenant_clause(self, table: Table, tmap: TableMap, client_id: str | None) -> Any:
         if client_id is None or not tmap.tenant_column:

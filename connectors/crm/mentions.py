@@ -1,0 +1,84 @@
+"""Discovery's third pass on a data-mapped database: free text that mentions a subject.
+
+``CrmSqlConnector`` (``connectors.crm.sql``) finds a person's own rows and their dependants; this
+part reads every free-text column in scope — narrowed in SQL by ``match_sql.mention_prefilter``
+— and reports each text that mentions a resolved identity as a ``Mention``, not as the subject's
+own record (their own rows are exported whole).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+from sqlalchemy import select
+
+from connectors.base import Identity, Mention
+from connectors.crm.datamap import TableMap
+from connectors.crm.match_sql import mention_prefilter
+from connectors.crm.resolution import SubjectState
+from connectors.crm.sql_helpers import mention_of, row_key
+from connectors.identities import MentionMatcher
+
+
+class MentionSearch:
+    """The mention pass of ``CrmSqlConnector``, which supplies ``datamap``, ``countries``,
+    ``region``, ``table``, ``_tenant_clause`` and ``_connection``."""
+
+    def _mentions(
+        self,
+        state: dict[str, SubjectState],
+        tables: list[str],
+        client_id: str | None,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> dict[str, list[Mention]]:
+        who: dict[Identity, set[str]] = defaultdict(set)
+        for key, s in state.items():
+            for ident in s.identities:
+                who[ident].add(key)
+        matcher = MentionMatcher(who, self.countries.region_country)
+        result: dict[str, list[Mention]] = defaultdict(list)
+        if not matcher:
+            return result
+        text_tables = [t for t in tables if self.datamap.tables[t].free_text]
+        for i, name in enumerate(text_tables):
+            tmap = self.datamap.tables[name]
+            for row in self._text_rows(name, tmap, matcher, client_id):
+                pk = row_key(tmap, row)
+                country = self.countries.for_row(name, row)
+                for col in tmap.free_text:
+                    text = row[col]
+                    hits = matcher.find(text, country) if isinstance(text, str) else []
+                    by_subject: dict[str, list[tuple[Identity, int, int]]] = defaultdict(list)
+                    for hit in hits:
+                        for key in who[hit[0]]:
+                            by_subject[key].append(hit)
+                    for key, subject_hits in by_subject.items():
+                        if (name, pk) in state[key].rows:
+                            continue  # the subject's own record, already exported whole
+                        result[key].append(
+                            mention_of(self.region, name, pk, col, text, subject_hits)
+                        )
+            if progress:
+                progress("mentions", i + 1, len(text_tables))
+        return result
+
+    def _text_rows(
+        self, name: str, tmap: TableMap, matcher: MentionMatcher, client_id: str | None
+    ) -> Iterator[dict]:
+        table = self.table(name)
+        names = dict.fromkeys(
+            [*tmap.key_columns, *tmap.free_text, *self.countries.row_columns(name)]
+        )
+        query = select(*(table.c[c] for c in names))
+        tenant = self._tenant_clause(table, tmap, client_id)
+        if tenant is not None:
+            query = query.where(tenant)
+        prefilter = mention_prefilter(table, tmap.free_text, matcher.prefilter_terms())
+        if prefilter is not None:
+            query = query.where(prefilter)
+        with self._connection() as conn:
+            # Statement options: the connection may be shared by the rest of the discovery.
+            result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
+            for row in result.mappings():
+                yield dict(row)
