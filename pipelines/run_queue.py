@@ -5,9 +5,10 @@ service it may reach; the instance's run queue (``dagster.yaml``, written by
 ``pipelines.launch``) holds back a run whose tag is at its limit. A request's run cannot know in
 advance which services the person's Clients connect, so every run is tagged with all of them.
 GoToMeeting allows 10 requests per second per account: the runs of one host share each
-account's window (connectors.gotomeeting.host_rate_limit), so its limit here only bounds how many runs wait
-on GoToMeeting at once. Runs on several hosts do not share the window: an operator whose launcher
-spreads runs over machines sets ``dsr/service_gotomeeting`` to 1 in their own ``dagster.yaml``.
+account's window (connectors.gotomeeting.host_rate_limit), so its limit here only bounds how many
+runs wait on GoToMeeting at once. Runs on several hosts do not share the window: an operator whose
+launcher spreads runs over machines sets ``dsr/service_gotomeeting`` to 1 in their own
+``dagster.yaml``.
 """
 
 from __future__ import annotations

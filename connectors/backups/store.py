@@ -4,7 +4,7 @@ Layout, one folder per region under the store's root::
 
     <root>/<region>/<backup_id>.sqlite.gz   SQLite: online-backup copy, gzip-compressed
     <root>/<region>/<backup_id>.dump        PostgreSQL: pg_dump custom format (compressed)
-    <root>/<region>/<backup_id>.index       keyed hashes of every identity value (backup_index)
+    <root>/<region>/<backup_id>.index       keyed hashes of every identity value (``index``)
     <root>/<region>/<backup_id>.json        metadata: times, sizes, checksums, row counts
 
 The metadata is written last and removed last, so a backup is listed (and therefore expires) as

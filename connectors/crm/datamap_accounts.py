@@ -1,5 +1,6 @@
 """The data map's account-level sections: who answers for the data, and where Clients, their
-connected services and closable accounts are recorded. ``connectors.crm.datamap`` documents the file."""
+connected services and closable accounts are recorded. ``connectors.crm.datamap`` documents the
+file."""
 
 from __future__ import annotations
 

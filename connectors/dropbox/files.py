@@ -1,7 +1,7 @@
 """Dropbox: the files iNextCRM synced into a Client's Dropbox — find, export, erase, verify.
 
-Named ``dropbox_files`` so that it never shadows the ``dropbox`` package. The SDK is imported
-lazily; before the first connector is built in a process that must reach a stand-in, call
+Imports are absolute, so ``connectors.dropbox`` never shadows the ``dropbox`` SDK, which is
+imported lazily; before the first connector is built in a process that must reach a stand-in, call
 ``configure_dropbox_hosts`` (see ``connectors.dropbox.sdk`` for why and for the retry bounds).
 
 **What is the person's.** Only the CRM sync folder (``sync_root``, default ``/iNextCRM``) is read or

@@ -1,4 +1,4 @@
-"""GoToMeeting: meetings a person organised or attended, over the REST API (``gotomeeting_api``).
+"""GoToMeeting: meetings a person organised or attended, over the REST API (``api``).
 
 What the API can erase decides what ``erase`` does:
 - ``DELETE meetings/{id}`` removes a *scheduled* meeting: upcoming meetings the person organised are

@@ -2,10 +2,10 @@
 
 1. In each region, iNextCRM's breached tables are read whole into one group (its Users,
    subscribers and visitors span the regions, so they are resolved last, across them all).
-2. The region's Client tables are read one tenant at a time (``breach_tenants``); each Client's
-   rows become people (``breach_people``) who go to the sink (the report) at once, leaving only
+2. The region's Client tables are read one tenant at a time (``tenants``); each Client's
+   rows become people (``people``) who go to the sink (the report) at once, leaving only
    counts behind. Peak memory is the largest single Client (or iNextCRM's own group): the
-   caches of validated identities (``breach_identities``) are bounded, and the Clients' one is
+   caches of validated identities (``identities``) are bounded, and the Clients' one is
    emptied after each Client.
 """
 

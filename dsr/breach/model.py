@@ -6,8 +6,8 @@ Client Data iNextCRM is processor, so each Client gets the list of *its* people 
 visitors itself.
 
 The assessment (``dsr.breach.assess``) reads each region one Client at a time
-(``breach_tenants``, ``breach_rows``), resolves that Client's people with the same discovery as a
-request (``breach_people``) and hands them straight to the report (``breach_report``): memory
+(``tenants``, ``rows``), resolves that Client's people with the same discovery as a
+request (``people``) and hands them straight to the report (``report``): memory
 holds the largest single Client, not everyone. This module is what is left afterwards — the
 model, with counts only, that logs, Dagster metadata and the audit log may carry.
 

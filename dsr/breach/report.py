@@ -12,7 +12,7 @@ their owner only:
   (``templates/breach_summary.html.j2``).
 
 This module says what the files hold, in pieces that can be written as the people arrive;
-``breach_writer`` writes them. Clients are in region order, then in the database's order of their
+``writer`` writes them. Clients are in region order, then in the database's order of their
 tenant ids; people in order of their first e-mail address, phone, then other ids; every JSON
 object with sorted keys: the same data gives the same bytes.
 

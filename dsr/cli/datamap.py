@@ -1,8 +1,9 @@
 """`dsr datamap check`: will this data map work on these databases, and will it be fast?
 
-The same refusals every request makes before it touches a database (``connectors.crm.datamap_checks``),
-on demand and for every region at once, plus the planner's answer for every lookup discovery
-sends (``connectors.crm.datamap_indexes``) with the ``CREATE INDEX`` statements that fix a scan.
+The same refusals every request makes before it touches a database
+(``connectors.crm.datamap_checks``), on demand and for every region at once, plus the planner's
+answer for every lookup discovery sends (``connectors.crm.datamap_indexes``) with the
+``CREATE INDEX`` statements that fix a scan.
 Exit 0: usable and indexed; 1: usable, but some lookup would read a whole table; 2: refused.
 """
 

@@ -14,7 +14,7 @@ they are "beyond use" only as long as nobody restores them without the erasures)
    (``connectors.crm.flags``, with the time the live request wrote), a live request runs, with
    its scope and client — an erasure after an opt-out wins, as it did in the live database;
    closed-account purges (``dsr.erasure.tenant_tombstones``) run the retention purge's own code
-   on the tenant (``retention_tenants.reapply_tenant_purge``) at their place in that order;
+   on the tenant (``dsr.retention.tenants.reapply_tenant_purge``) at their place in that order;
 4. only when every re-applied request verified: SQLite renames the file to ``<region>.sqlite``;
    PostgreSQL marks the status row 'usable'.
 

@@ -7,11 +7,11 @@ identities, which is exactly what the erasure took away.
 
 So a tombstone keeps only keyed hashes (HMAC-SHA256 under the hash key, ``KeyRing.keyed_hash``)
 of the person's normalised identities, never a plain or decryptable value. Restore scans every
-identity value of the restored database (``backup_index.scan_identities``), hashes each one the
-same way, and where a hash is tombstoned the value in front of it *is* the person's identity
-again, read from the very copy that still holds it. Discovery and erasure then run with it as
-for a live request. A person absent from the restored copy is never recovered, and nothing about
-them is learned.
+identity value of the restored database (``connectors.backups.index.scan_identities``), hashes
+each one the same way, and where a hash is tombstoned the value in front of it *is* the person's
+identity again, read from the very copy that still holds it. Discovery and erasure then run with
+it as for a live request. A person absent from the restored copy is never recovered, and nothing
+about them is learned.
 
 What is kept about an erased person, per erasure request: the request id, the scope and client
 id the erasure ran with, when it ran and when it was recorded, and the sorted list of keyed
@@ -60,8 +60,8 @@ tombstones_table = Table(
     Column("client_id", String(64)),
     Column("erased_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    # Which hash key made the hashes (backup_index.key_id): a restore refuses to match hashes
-    # made under another key, since that would silently recognise nobody.
+    # Which hash key made the hashes (connectors.backups.index.key_id): a restore refuses to match
+    # hashes made under another key, since that would silently recognise nobody.
     Column("key_id", String(32), nullable=False),
     # JSON list of hex keyed hashes, sorted: the order identities were given in says nothing.
     Column("hashes", Text, nullable=False),

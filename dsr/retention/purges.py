@@ -2,11 +2,11 @@
 
 Four purges keep the time-based promises, each in its own module:
 
-* ``retention_tenants`` — a closed Client's contents, one transaction and one signed proof per
+* ``tenants`` — a closed Client's contents, one transaction and one signed proof per
   account, through the erasure machinery and the data map's actions;
-* ``retention_users`` — a closed User's account, queued as a normal erasure request;
-* ``retention_billing`` — kept rows (billing) whose retention period is over;
-* ``retention_bundles`` — export bundles older than their retention.
+* ``users`` — a closed User's account, queued as a normal erasure request;
+* ``billing`` — kept rows (billing) whose retention period is over;
+* ``bundles`` — export bundles older than their retention.
 
 Every purge takes an explicit ``now`` (a schedule passes its tick time), is idempotent (a second
 run changes nothing), and in a dry run computes exactly what it would do and changes nothing —
