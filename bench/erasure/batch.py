@@ -9,9 +9,9 @@ The re-search is measured twice. *Per subject* is ``CrmEraser.verify``, the only
 there is: a full ``find`` per subject and region, so it costs about one single-subject discovery
 each (minutes for 1,000 subjects). It runs on the first ``verify_sample`` subjects (all if 0) and
 its total for the batch is extrapolated from their mean. *Batched* is the same ``find`` given every
-subject at once, each subject's findings then judged by ``erasure_verify.classify`` exactly as
-``verify`` judges them: what a ``verify_many`` would cost. Proofs use the per-subject verdict where
-there is one and the batched verdict otherwise.
+subject at once, each subject's findings then judged by ``dsr.erasure.verify.classify`` exactly
+as ``verify`` judges them: what a ``verify_many`` would cost. Proofs use the per-subject verdict
+where there is one and the batched verdict otherwise.
 """
 
 from __future__ import annotations
