@@ -23,7 +23,8 @@ from connectors.crm.datamap import load_datamap
 from connectors.crm.datamap_indexes import check_lookups
 from connectors.crm.match_sql import match_expression
 from connectors.crm.sql import CrmSqlConnector
-from connectors.identities import MentionMatcher, normalise_phone, parse_identity
+from connectors.free_text import MentionMatcher
+from connectors.identities import normalise_phone, parse_identity
 from resources.engines import engine_for
 from tests import pg_server as pg
 

@@ -20,7 +20,8 @@ from bench.subjects import Subject
 from connectors.base import Findings, Identity
 from connectors.crm.datamap import DataMap
 from connectors.crm.sql import CrmSqlConnector, resolve_across
-from connectors.identities import MentionMatcher, parse_identity
+from connectors.free_text import MentionMatcher
+from connectors.identities import parse_identity
 from resources.engines import engine_for
 
 _statements: dict[int, int] = defaultdict(int)
@@ -45,8 +46,8 @@ class MeteredConnector(CrmSqlConnector):
             self.meter.lookup_rows += 1
             yield row
 
-    def _text_rows(self, *args: Any, **kwargs: Any) -> Iterator[dict]:
-        for row in super()._text_rows(*args, **kwargs):
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for row in super()._stream(*args, **kwargs):
             self.meter.text_rows += 1
             yield row
 

@@ -22,7 +22,8 @@ from bench.floor.sql import Found, Values, email_sql, like_terms, lookup, phone_
 from connectors.base import EMAIL, NAME, PHONE, Identity
 from connectors.crm.datamap import DataMap
 from connectors.crm.match_sql import PREFILTER_MAX_CLAUSES
-from connectors.identities import MentionMatcher, harvest_identity
+from connectors.free_text import MentionMatcher
+from connectors.identities import harvest_identity
 
 if TYPE_CHECKING:
     from bench.floor.run import Case

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 
 from connectors.base import Identity, Mention
 from connectors.crm.datamap import TableMap
 from connectors.crm.match_sql import mention_prefilter
 from connectors.crm.resolution import SubjectState
 from connectors.crm.sql_helpers import mention_of, row_key
-from connectors.identities import MentionMatcher
+from connectors.free_text import MentionMatcher
 
 
 class MentionSearch:
@@ -43,12 +43,19 @@ class MentionSearch:
         text_tables = [t for t in tables if self.datamap.tables[t].free_text]
         for i, name in enumerate(text_tables):
             tmap = self.datamap.tables[name]
-            for row in self._text_rows(name, tmap, matcher, client_id):
-                pk = row_key(tmap, row)
-                country = self.countries.for_row(name, row)
-                for col in tmap.free_text:
-                    text = row[col]
+            columns, rows = self._text_rows(name, tmap, matcher, client_id)
+            at = {c: n for n, c in enumerate(columns)}
+            texts = [(col, at[col]) for col in tmap.free_text]
+            country_at = [(c, at[c]) for c in self.countries.row_columns(name)]
+            for row in rows:
+                # Only the columns the row's country is read from: most rows mention nobody.
+                country = self.countries.for_row(name, {c: row[n] for c, n in country_at})
+                for col, n in texts:
+                    text = row[n]
                     hits = matcher.find(text, country) if isinstance(text, str) else []
+                    if not hits:
+                        continue
+                    pk = row_key(tmap, dict(zip(columns, row, strict=True)))
                     by_subject: dict[str, list[tuple[Identity, int, int]]] = defaultdict(list)
                     for hit in hits:
                         for key in who[hit[0]]:
@@ -65,10 +72,12 @@ class MentionSearch:
 
     def _text_rows(
         self, name: str, tmap: TableMap, matcher: MentionMatcher, client_id: str | None
-    ) -> Iterator[dict]:
+    ) -> tuple[list[str], Iterator[Row]]:
+        """The columns read and the rows, as tuples: a mapping per row cost more than matching
+        its text (a Client's quarter of a million notes, bench/floor)."""
         table = self.table(name)
-        names = dict.fromkeys(
-            [*tmap.key_columns, *tmap.free_text, *self.countries.row_columns(name)]
+        names = list(
+            dict.fromkeys([*tmap.key_columns, *tmap.free_text, *self.countries.row_columns(name)])
         )
         query = select(*(table.c[c] for c in names))
         tenant = self._tenant_clause(table, tmap, client_id)
@@ -77,8 +86,9 @@ class MentionSearch:
         prefilter = mention_prefilter(table, tmap.free_text, matcher.prefilter_terms())
         if prefilter is not None:
             query = query.where(prefilter)
+        return names, self._stream(query)
+
+    def _stream(self, query: Select) -> Iterator[Row]:
         with self._connection() as conn:
             # Statement options: the connection may be shared by the rest of the discovery.
-            result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
-            for row in result.mappings():
-                yield dict(row)
+            yield from conn.execute(query.execution_options(stream_results=True, yield_per=5000))

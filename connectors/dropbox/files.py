@@ -27,7 +27,8 @@ from typing import Any
 
 from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow, Identity, Mention, RowRef
 from connectors.dropbox.sdk import DropboxApi, configure_dropbox_hosts
-from connectors.identities import MentionMatcher, name_tokens, normalise_email
+from connectors.free_text import MentionMatcher, name_tokens
+from connectors.identities import normalise_email
 from connectors.services import (
     ServiceAccount,
     ServiceErasure,

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from connectors.base import Identity
 from connectors.crm.sql import CrmSqlConnector
 from connectors.crm.sql_helpers import key_clause, key_columns, row_key
-from connectors.identities import MentionMatcher
+from connectors.free_text import MentionMatcher
 from dsr.erasure.plan import ColumnRules, ErasurePlan, TablePlan
 
 # Called after each step inside the transaction with the step's name; tests use it to inject

@@ -22,7 +22,8 @@ from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow
 from connectors.crm.datamap import DataMap, DataMapError, TableMap
 from connectors.crm.datamap_checks import column_action_problem
 from connectors.crm.phone_countries import PhoneCountries
-from connectors.identities import MentionMatcher, harvest_identity
+from connectors.free_text import MentionMatcher
+from connectors.identities import harvest_identity
 
 Action = Literal["delete", "anonymise", "keep", "redact"]
 Hasher = Callable[[str, str], str]

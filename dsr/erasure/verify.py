@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from connectors.base import Findings, Identity
 from connectors.crm.datamap import DataMap
 from connectors.crm.sql import CrmSqlConnector
-from connectors.identities import MentionMatcher
+from connectors.free_text import MentionMatcher
 from dsr.erasure.plan import ColumnRules, row_until
 
 Physical = Literal["vacuum_full", "vacuum", "none"]

@@ -22,7 +22,8 @@ from typing import Any
 
 from connectors.base import EMAIL, PHONE, Identity
 from connectors.crm.flags import is_flagged
-from connectors.identities import MentionMatcher, harvest_identity
+from connectors.free_text import MentionMatcher
+from connectors.identities import harvest_identity
 from dsr.erasure.crm import CrmEraser
 from dsr.ledger import RequestType, Scope, State
 from dsr.retention.accounts import ClosedAccount, account_row, closed_accounts
