@@ -175,12 +175,10 @@ def demo(
     intake = _intake(
         RequestType.ACCESS,
         [DEMO_EMAIL],
-        None,
-        None,
-        Scope.CLIENT_DATA,
-        northwind,
-        DEMO_AUTHORIZATION,
-        "DEMO-1",
+        scope=Scope.CLIENT_DATA,
+        client=northwind,
+        authorization=DEMO_AUTHORIZATION,
+        ticket="DEMO-1",
     )
     try:
         submit(
