@@ -26,37 +26,11 @@ from dsr.ledger import Ledger, RequestType
 from dsr.retention.backup_expiry import expire_backups
 from dsr.settings import DEMO_DATAMAP
 from pipelines.launch import run_fulfilment
-from tests.backup_env import (
-    MARIA,
-    T0,
-    Crm,
-    erase_live,
-    eraser_factory,
-    plain_needles,
-    rows,
-    seeded_crm,
-)
+from tests.backup_env import MARIA, T0, Crm, erase_live, eraser_factory, plain_needles, rows
 from tests.dsr_env import DsrEnv, demo_environment
 
 ACTION = {"opt_out": "suppression", "restriction": "restriction"}
 runner = CliRunner()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crm]:
-    yield from seeded_crm(request, tmp_path, request.param)
-
-
-@pytest.fixture
-def store(tmp_path: Path, keys: KeyRing, crm: Crm) -> BackupStore:
-    return crm.store(tmp_path / "backups", keys)
-
-
-@pytest.fixture
-def stones(tmp_path: Path, keys: KeyRing) -> Iterator[Tombstones]:
-    made = Tombstones(f"sqlite:///{tmp_path / 'ledger.sqlite'}", keys)
-    yield made
-    made.close()
 
 
 def flag_live(crm: Crm, stones: Tombstones, request_type: str, at: datetime) -> int:
