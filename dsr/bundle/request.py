@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Self
+
+from dsr.ledger.records import RequestRecord
 
 
 @dataclass(frozen=True)
@@ -18,3 +21,16 @@ class BundleRequest:
     client_id: str | None
     received_at: datetime
     due_at: datetime
+
+    @classmethod
+    def of(cls, record: RequestRecord, **more: Any) -> Self:
+        """From the request's ledger record; ``more`` are a subclass's own fields."""
+        return cls(
+            request_id=record.request_id,
+            request_type=str(record.type),
+            scope=str(record.scope),
+            client_id=record.client_id,
+            received_at=record.received_at,
+            due_at=record.due_at,
+            **more,
+        )
