@@ -57,6 +57,14 @@ class Crm:
         url = f"sqlite:///{Path(target) / 'us.sqlite'}" if self.server is None else target
         return create_engine(url, poolclass=NullPool)
 
+    def restored_rows(self, target: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """``rows`` of the copy restored into ``target``."""
+        engine = self.restored_engine(target)
+        try:
+            return rows(engine, self.datamap)
+        finally:
+            engine.dispose()
+
 
 def seeded_crm(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[Crm]:
     """One small seeded region (us) with the planted cast; databases dropped afterwards."""

@@ -86,11 +86,7 @@ def test_a_backup_from_before_the_request_comes_back_flagged_exactly_as_live(
     assert report.rows_changed == changed
     assert report.reapplied_flags[0].recovered["email"] >= 1
 
-    engine = crm.restored_engine(target)
-    try:
-        restored = rows(engine, crm.datamap)
-    finally:
-        engine.dispose()
+    restored = crm.restored_rows(target)
     # Her rows carry the very flags (and unsubscribe time) the live database has; every other
     # row is the snapshot's, unchanged.
     assert restored == live
@@ -109,11 +105,7 @@ def test_a_backup_taken_after_the_opt_out_restores_unchanged(
     report = restore(store, after.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     assert report.usable and report.flags_considered == 0
     assert report.flags_reapplied("opt_out") == 0 and report.rows_changed == 0
-    engine = crm.restored_engine(target)
-    try:
-        assert rows(engine, crm.datamap) == live
-    finally:
-        engine.dispose()
+    assert crm.restored_rows(target) == live
 
 
 def test_an_erasure_after_an_opt_out_wins_in_the_restored_copy(
@@ -127,11 +119,7 @@ def test_an_erasure_after_an_opt_out_wins_in_the_restored_copy(
     report = restore(store, before.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     assert report.usable and report.tombstones_reapplied == 2
     assert report.flags_reapplied("opt_out") == 1
-    engine = crm.restored_engine(target)
-    try:
-        assert rows(engine, crm.datamap) == live
-    finally:
-        engine.dispose()
+    assert crm.restored_rows(target) == live
 
 
 def test_the_suppression_list_holds_no_plain_identity(
