@@ -1,5 +1,6 @@
 """The deletion-proof tests' shared set-up: the subject, a ledger, a CRM section and a proof
-body for a registered erasure."""
+body for a registered erasure; the ``ledger`` and ``issued`` fixtures (registered in
+``tests/conftest.py``)."""
 
 from __future__ import annotations
 

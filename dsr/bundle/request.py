@@ -1,7 +1,8 @@
 """What a bundle is built for: one request's id, kind, scope and dates.
 
 Its own module so that ``dsr.bundle.build`` (which renders the summary) and
-``dsr.bundle.summary`` (which shows the request) both import it and not each other.
+``dsr.bundle.summary`` (which shows the request) both import it and not each other. A deletion
+proof states the same of its request, and when it was completed (``dsr.proof.ProofRequest``).
 """
 
 from __future__ import annotations
