@@ -4,7 +4,6 @@ need what the UI and the daemon do: queued runs dequeued, sensors ticking."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+from dsr.cli.demo import stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
@@ -48,12 +49,7 @@ def dagster_dev(
         try:
             yield _wait_for_server(port, proc, log_path, locations), url
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc, timeout=30)
 
 
 def _wait_for_server(

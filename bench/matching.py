@@ -26,59 +26,21 @@ import phonenumbers
 import yaml
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, Integer, MetaData
 
 from connectors.crm.datamap import load_datamap
-from connectors.crm.match_sql import match_expression
 from connectors.crm.sql import CrmSqlConnector
 from connectors.identities import parse_identity
 from resources.engines import engine_for
+from tests.matching_schema import COUNTRIES, MAP, SPELLINGS, people_table
 
-COUNTRIES = ("US", "CA", "GB", "DE", "FR", "NL", "BE", "ES", "IT", "AU", "SG", "JP",
-             "IN", "BR", "CH", "AT", "SE", "NO", "DK", "IE", "NZ", "PL", "PT", "ZA")  # fmt: skip
 F = phonenumbers.PhoneNumberFormat
-SPELLINGS = (
-    lambda n: phonenumbers.format_number(n, F.E164),
-    lambda n: phonenumbers.format_number(n, F.INTERNATIONAL),
-    lambda n: phonenumbers.format_number(n, F.NATIONAL),
-    lambda n: "00" + phonenumbers.format_number(n, F.INTERNATIONAL)[1:],
-    lambda n: phonenumbers.format_number(n, F.RFC3966),
-    lambda n: phonenumbers.format_number(n, F.NATIONAL) + " ext. 42",
-    lambda n: phonenumbers.format_number(n, F.INTERNATIONAL) + " x7",
-    lambda n: phonenumbers.format_number(n, F.NATIONAL).replace(" ", "").replace("-", ""),
-    lambda n: phonenumbers.format_number(n, F.INTERNATIONAL).replace(" ", "."),
-)
 LOCAL = ("jörg", "søren", "élodie", "łukasz", "zoë", "ñandú", "ångström", "maria", "ирина")
 DOMAINS = ("example.de", "müller.de", "bücher.example", "example.org")
 
 metadata = MetaData()
-people = Table(
-    "people",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("owner", Integer),  # the planted person the row belongs to; 0 = a decoy
-    Column("email", String(200)),
-    Column("phone", String(60)),
-    Column("country", String(2)),
-)
-Index("ix_people_email_m", match_expression("email", people.c.email))
-Index("ix_people_phone_m", match_expression("phone", people.c.phone))
-MAP = {
-    "name": "matching-bench",
-    "controller": {"name": "Bench", "contact": "bench@example.org"},
-    "tables": {
-        "people": {
-            "controller": "inextcrm",
-            "identities": [
-                {"column": "email", "kind": "email"},
-                {"column": "phone", "kind": "phone"},
-            ],
-            "phone_country_column": "country",
-            "personal_data": {"email": {"category": "c"}, "phone": {"category": "c"}},
-            "erasure": {"action": "delete"},
-        }
-    },
-}
+# The planted person a row belongs to; 0 = a decoy.
+people = people_table(metadata, Column("owner", Integer))
 
 
 def _number(rng: random.Random) -> tuple[str, phonenumbers.PhoneNumber]:

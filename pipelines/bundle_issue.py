@@ -62,14 +62,7 @@ def issue_bundle(
     store, out_dir = exports.dir_for(f.region for f in findings if f.rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = build_bundle(
-        BundleRequest(
-            request_id=record.request_id,
-            request_type=record.type,
-            scope=record.scope,
-            client_id=record.client_id,
-            received_at=record.received_at,
-            due_at=record.due_at,
-        ),
+        BundleRequest.of(record),
         findings,
         {"crm": crm.datamap()},
         ledger.key_ring(),

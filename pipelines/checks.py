@@ -1,11 +1,14 @@
-"""Checks an engineer sees beside the assets: is each bundle what its manifest says?"""
+"""Checks an engineer sees beside the assets: is each bundle what its manifest says, and did
+each erasure leave nothing it should not have?"""
 
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     asset_check,
 )
 
@@ -16,6 +19,27 @@ from resources.ledger import LedgerResource
 # The check on every erasure asset (CRM regions and services), one result per request.
 VERIFIED_CHECK = "nothing_left_that_should_not_be"
 BUNDLE_CHECK = "access_bundle_matches_manifest"
+
+
+def verified_check(asset: str, description: str) -> AssetCheckSpec:
+    """The VERIFIED_CHECK of erasure asset ``asset``: blocking, so that no deletion proof is
+    issued over a failed verification."""
+    return AssetCheckSpec(
+        VERIFIED_CHECK,
+        asset=asset,
+        blocking=True,
+        partitions_def=partitions_for("erasure"),
+        description=description,
+    )
+
+
+def verified_result(passed: bool, metadata: dict[str, Any]) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=VERIFIED_CHECK,
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+    )
 
 
 @asset_check(

@@ -11,6 +11,7 @@ A real step runs under the purge's lease (``dsr.retention.run.run_purge``): whil
 when, and changes nothing; the next tick runs it.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,6 +112,22 @@ def purge_context(
         export_retention_days=export_retention_days,
         backups=store.list() if store.root.is_dir() else [],
         tombstones=backups.tombstones(),
+    )
+
+
+def purge_context_from(
+    resources: Mapping[str, Any], *, now: datetime, dry_run: bool, export_retention_days: int
+) -> PurgeContext:
+    """``purge_context`` from the resources by their keys, as ``build_resources`` makes them."""
+    return purge_context(
+        crm=resources["crm"],
+        ledger=resources["ledger"],
+        proofs=resources["proofs"],
+        exports=resources["exports"],
+        backups=resources["backups"],
+        now=now,
+        dry_run=dry_run,
+        export_retention_days=export_retention_days,
     )
 
 

@@ -77,6 +77,13 @@ def _page(
     return items[start:end], (f"{prefix}{end}" if end < len(items) else None)
 
 
+def _listing(out: dict[str, Any], token: str | None) -> Response:
+    """One page of a listing: ``out``, and the next page's token when there is one."""
+    if token:
+        out["nextPageToken"] = token
+    return _json(out)
+
+
 def _mask(person: dict[str, Any], mask: str | None, allowed: set[str], what: str) -> dict:
     if not mask:
         raise _reject(400, f"{what} mask is required. Please specify one or more valid paths.")
@@ -99,9 +106,7 @@ def _connections(s: GoogleState, call: Call) -> Response:
     chunk, token = _page(s, people, call, "pageSize", 100, 1000)
     out: dict[str, Any] = {"connections": chunk, "totalPeople": len(people)}
     out["totalItems"] = len(people)
-    if token:
-        out["nextPageToken"] = token
-    return _json(out)
+    return _listing(out, token)
 
 
 @_handles("people.otherContacts.list")
@@ -113,9 +118,7 @@ def _other_contacts(s: GoogleState, call: Call) -> Response:
     ]
     chunk, token = _page(s, people, call, "pageSize", 100, 1000)
     out: dict[str, Any] = {"otherContacts": chunk, "totalSize": len(people)}
-    if token:
-        out["nextPageToken"] = token
-    return _json(out)
+    return _listing(out, token)
 
 
 @_handles("people.people.deleteContact")
@@ -157,9 +160,7 @@ def _calendar_list(s: GoogleState, call: Call) -> Response:
     entries = [c for _, c in sorted(s.calendars.items()) if _ROLE_RANK[c["accessRole"]] >= least]
     chunk, token = _page(s, entries, call, "maxResults", 100, 250)
     out: dict[str, Any] = {"kind": "calendar#calendarList", "items": chunk}
-    if token:
-        out["nextPageToken"] = token
-    return _json(out)
+    return _listing(out, token)
 
 
 @_handles("calendar.events.list")
@@ -174,9 +175,7 @@ def _events_list(s: GoogleState, call: Call) -> Response:
     ]
     chunk, token = _page(s, events, call, "maxResults", 250, 2500)
     out: dict[str, Any] = {"kind": "calendar#events", "summary": cal, "items": chunk}
-    if token:
-        out["nextPageToken"] = token
-    return _json(out)
+    return _listing(out, token)
 
 
 @_handles("calendar.events.get")
@@ -254,9 +253,7 @@ def _files_list(s: GoogleState, call: Call) -> Response:
         "incompleteSearch": s.incomplete_search,
         "files": chunk,
     }
-    if token:
-        out["nextPageToken"] = token
-    return _json(out)
+    return _listing(out, token)
 
 
 @_handles("drive.files.get")

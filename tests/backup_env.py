@@ -1,4 +1,5 @@
-"""A small seeded region for the backup tests, and the helpers they share."""
+"""A small seeded region for the backup tests, the fixtures that hold it (``crm``, ``store``,
+``stones``; registered in ``tests/conftest.py``) and the helpers the tests share."""
 
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ class Crm:
         url = f"sqlite:///{Path(target) / 'us.sqlite'}" if self.server is None else target
         return create_engine(url, poolclass=NullPool)
 
+    def restored_rows(self, target: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """``rows`` of the copy restored into ``target``."""
+        engine = self.restored_engine(target)
+        try:
+            return rows(engine, self.datamap)
+        finally:
+            engine.dispose()
+
 
 def seeded_crm(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[Crm]:
     """One small seeded region (us) with the planted cast; databases dropped afterwards."""
@@ -75,6 +84,25 @@ def seeded_crm(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> 
     engine.dispose()
     for name in crm.databases:
         server.drop_database(name)  # type: ignore[union-attr]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crm]:
+    """The seeded region, on each backend."""
+    yield from seeded_crm(request, tmp_path, request.param)
+
+
+@pytest.fixture
+def store(tmp_path: Path, keys: KeyRing, crm: Crm) -> BackupStore:
+    return crm.store(tmp_path / "backups", keys)
+
+
+@pytest.fixture
+def stones(tmp_path: Path, keys: KeyRing) -> Iterator[Tombstones]:
+    """The tombstones (and suppressions), in a ledger database of their own."""
+    made = Tombstones(f"sqlite:///{tmp_path / 'ledger.sqlite'}", keys)
+    yield made
+    made.close()
 
 
 def eraser_factory(keys: KeyRing, **kw: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from bench.live import REPO, free_port
+from dsr.cli.demo import stop_group
 from tests.conftest import in_ci
 from tests.test_webserver import wait_for_server
 
@@ -99,12 +99,7 @@ def dsr_ui(home: Path, log_dir: Path) -> Iterator[Ui]:
             client = wait_for_server(port, proc, dev_log)
             yield Ui(said["url"], client)
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc, timeout=40)
 
 
 def _first_json_document(path: Path, proc: subprocess.Popen) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from dsr.keys import KeyRing
 from tests import pg_server as pg
 from tests.clock import FROZEN_NOW
 
+# Fixtures that several test modules share, kept beside the helpers they are built from.
+pytest_plugins = ["tests.backup_env", "tests.proof_env"]
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")

@@ -1,5 +1,6 @@
 """The deletion-proof tests' shared set-up: the subject, a ledger, a CRM section and a proof
-body for a registered erasure."""
+body for a registered erasure; the ``ledger`` and ``issued`` fixtures (registered in
+``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from connectors.base import Identity
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, RequestType, Scope
-from dsr.proof import ProofRequest, SystemSection, build_proof
+from dsr.proof import ProofRequest, SystemSection, build_proof, issue_proof
 
 CHEAP = 2**4  # scrypt cost for tests; the default cost is exercised once (test_proof_issue.py)
 SUBJECT = [
@@ -34,6 +37,17 @@ def sqlite_ledger(tmp_path: Path, keys: KeyRing) -> Iterator[Ledger]:
     led = _ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", keys)
     yield led
     led.close()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, keys: KeyRing) -> Iterator[Ledger]:
+    yield from sqlite_ledger(tmp_path, keys)
+
+
+@pytest.fixture
+def issued(ledger: Ledger, keys: KeyRing, tmp_path: Path) -> Path:
+    """The path of a proof issued for ``body_for(ledger)``."""
+    return issue_proof(body_for(ledger), keys, ledger, tmp_path / "proofs").path
 
 
 def crm_section(region: str = "eu", **changes: Any) -> SystemSection:

@@ -33,11 +33,6 @@ def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crm]:
     yield from seeded_crm(request, tmp_path, "sqlite")
 
 
-@pytest.fixture
-def store(tmp_path: Path, keys: KeyRing, crm: Crm) -> BackupStore:
-    return crm.store(tmp_path / "backups", keys)
-
-
 # -- the store ---------------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,34 +23,7 @@ from dsr.erasure.restore import (
     restore,
 )
 from dsr.keys import KeyRing
-from tests.backup_env import (
-    MARIA,
-    NORTHWIND,
-    Crm,
-    erase_live,
-    eraser_factory,
-    plain_needles,
-    rows,
-    seeded_crm,
-)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crm]:
-    yield from seeded_crm(request, tmp_path, request.param)
-
-
-@pytest.fixture
-def store(tmp_path: Path, keys: KeyRing, crm: Crm) -> BackupStore:
-    return crm.store(tmp_path / "backups", keys)
-
-
-@pytest.fixture
-def tombstones(tmp_path: Path, keys: KeyRing) -> Iterator[Tombstones]:
-    stones = Tombstones(f"sqlite:///{tmp_path / 'ledger.sqlite'}", keys)
-    yield stones
-    stones.close()
-
+from tests.backup_env import MARIA, NORTHWIND, Crm, erase_live, eraser_factory, plain_needles, rows
 
 # -- the index -----------------------------------------------------------------------------------
 
@@ -84,17 +56,17 @@ def test_the_index_says_which_backups_hold_a_person_and_holds_no_plain_identity(
 
 
 def test_a_restored_backup_taken_before_an_erasure_no_longer_holds_the_person(
-    crm: Crm, store: BackupStore, tombstones: Tombstones, keys: KeyRing, tmp_path: Path
+    crm: Crm, store: BackupStore, stones: Tombstones, keys: KeyRing, tmp_path: Path
 ) -> None:
     before = store.snapshot("us", crm.url, crm.datamap)
-    erase_live(crm, keys, tombstones)
+    erase_live(crm, keys, stones)
     after = store.snapshot("us", crm.url, crm.datamap)
     # The proof's question: only the backup from before the erasure still holds her address.
     assert store.holding(MARIA) == [before]
     live = rows(crm.engine, crm.datamap)
 
     target = crm.fresh_target(tmp_path)
-    report = restore(store, before.backup_id, target, crm.datamap, tombstones, eraser_factory(keys))
+    report = restore(store, before.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     assert report.usable and report.verification_ok and report.error == ""
     assert report.tombstones_considered == 2 and report.tombstones_reapplied == 2
     assert report.rows_changed > 0
@@ -127,14 +99,12 @@ def test_a_restored_backup_taken_before_an_erasure_no_longer_holds_the_person(
     # A backup taken after the erasure still has her kept, emptied rows (anonymised user row,
     # invoices): the re-application finds them by user id and changes nothing.
     again_target = crm.fresh_target(tmp_path / "2")
-    again = restore(
-        store, after.backup_id, again_target, crm.datamap, tombstones, eraser_factory(keys)
-    )
+    again = restore(store, after.backup_id, again_target, crm.datamap, stones, eraser_factory(keys))
     assert again.usable and again.verification_ok and again.rows_changed == 0
 
 
 def test_a_tampered_archive_is_refused_and_the_target_untouched(
-    crm: Crm, store: BackupStore, tombstones: Tombstones, keys: KeyRing, tmp_path: Path
+    crm: Crm, store: BackupStore, stones: Tombstones, keys: KeyRing, tmp_path: Path
 ) -> None:
     record = store.snapshot("us", crm.url, crm.datamap)
     data = bytearray(record.archive.read_bytes())
@@ -142,7 +112,7 @@ def test_a_tampered_archive_is_refused_and_the_target_untouched(
     record.archive.write_bytes(bytes(data))
     target = crm.fresh_target(tmp_path)
     with pytest.raises(BackupCorrupt, match="sha256"):
-        restore(store, record.backup_id, target, crm.datamap, tombstones, eraser_factory(keys))
+        restore(store, record.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     if crm.backend == "sqlite":
         assert not Path(target).exists()
     else:
@@ -152,10 +122,10 @@ def test_a_tampered_archive_is_refused_and_the_target_untouched(
 
 
 def test_a_failed_re_erasure_leaves_the_target_unusable(
-    crm: Crm, store: BackupStore, tombstones: Tombstones, keys: KeyRing, tmp_path: Path
+    crm: Crm, store: BackupStore, stones: Tombstones, keys: KeyRing, tmp_path: Path
 ) -> None:
     record = store.snapshot("us", crm.url, crm.datamap)
-    erase_live(crm, keys, tombstones)
+    erase_live(crm, keys, stones)
 
     def boom(step: str, conn: Any) -> None:
         raise RuntimeError("disk full")
@@ -163,7 +133,7 @@ def test_a_failed_re_erasure_leaves_the_target_unusable(
     target = crm.fresh_target(tmp_path)
     factory = eraser_factory(keys, step_hook=boom)
     with pytest.raises(RestoreFailed, match="made unusable") as caught:
-        restore(store, record.backup_id, target, crm.datamap, tombstones, factory)
+        restore(store, record.backup_id, target, crm.datamap, stones, factory)
     assert not caught.value.report.usable
     assert DEMO_EMAIL not in str(caught.value) and "maria" not in str(caught.value).lower()
     if crm.backend == "sqlite":
@@ -178,7 +148,7 @@ def test_a_failed_re_erasure_leaves_the_target_unusable(
 
 
 def test_a_restore_never_overwrites_a_database(
-    crm: Crm, store: BackupStore, tombstones: Tombstones, keys: KeyRing, tmp_path: Path
+    crm: Crm, store: BackupStore, stones: Tombstones, keys: KeyRing, tmp_path: Path
 ) -> None:
     record = store.snapshot("us", crm.url, crm.datamap)
     if crm.backend == "sqlite":
@@ -189,6 +159,6 @@ def test_a_restore_never_overwrites_a_database(
     else:
         args = crm.url  # the live database itself
     with pytest.raises(RestoreRefused, match="never overwrites"):
-        restore(store, record.backup_id, args, crm.datamap, tombstones, eraser_factory(keys))
+        restore(store, record.backup_id, args, crm.datamap, stones, eraser_factory(keys))
     if crm.backend == "sqlite":
         assert (target / "us.sqlite").read_bytes() == b"precious"

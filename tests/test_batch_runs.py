@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, build_sensor_context
+from dagster import DagsterEventType, ExecuteInProcessResult, build_sensor_context
 
 from dsr.democrm.planted import DEMO_EMAIL, client_id, expected_rows
 from dsr.ledger import RequestType, Scope, State
@@ -30,11 +30,12 @@ def env(tmp_path: Path) -> Iterator[DsrEnv]:
         yield env
 
 
-def run_batch(env: DsrEnv, request_ids: list[str]):  # type: ignore[no-untyped-def]
-    env.instance.add_dynamic_partitions(partitions_name("access"), request_ids)
-    job = env.defs.resolve_job_def(ACCESS_BATCH_JOB)
-    return job.execute_in_process(
-        run_config={"ops": {"fulfil_access_batch": {"config": {"request_ids": request_ids}}}},
+def run_batch(env: DsrEnv, request_ids: list[str], group: str = "access") -> ExecuteInProcessResult:
+    """One batch run of ``group``'s job (access or erasure) over ``request_ids``."""
+    job = {"access": ACCESS_BATCH_JOB, "erasure": ERASURE_BATCH_JOB}[group]
+    env.instance.add_dynamic_partitions(partitions_name(group), request_ids)
+    return env.defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": {f"fulfil_{group}_batch": {"config": {"request_ids": request_ids}}}},
         instance=env.instance,
         raise_on_error=False,
     )
@@ -74,16 +75,6 @@ def test_a_request_another_run_holds_is_left_out_and_the_rest_finish(env: DsrEnv
     assert [env.ledger.get(r.request_id).state for r in rest] == [State.FULFILLED] * 2
 
 
-def run_erasure_batch(env: DsrEnv, request_ids: list[str]):  # type: ignore[no-untyped-def]
-    env.instance.add_dynamic_partitions(partitions_name("erasure"), request_ids)
-    job = env.defs.resolve_job_def(ERASURE_BATCH_JOB)
-    return job.execute_in_process(
-        run_config={"ops": {"fulfil_erasure_batch": {"config": {"request_ids": request_ids}}}},
-        instance=env.instance,
-        raise_on_error=False,
-    )
-
-
 def erasures(env: DsrEnv) -> list[str]:
     """Maria's and Priya's accounts, and Tom as Northwind's contact."""
     return [
@@ -114,7 +105,7 @@ def test_an_erasure_batch_proves_what_single_runs_prove(tmp_path: Path) -> None:
         expected = [proof_counts(env, rid) for rid in singles]
     with demo_environment(tmp_path / "batch") as env:
         batch = erasures(env)
-        assert run_erasure_batch(env, batch).success
+        assert run_batch(env, batch, "erasure").success
         assert [env.ledger.get(rid).state for rid in batch] == [State.FULFILLED] * 3
         assert [proof_counts(env, rid) for rid in batch] == expected
         pem = env.resources["ledger"].key_ring().public_key_pem()
@@ -131,7 +122,7 @@ def test_one_bad_request_fails_alone_and_the_others_are_erased(env: DsrEnv) -> N
             f"CREATE TRIGGER broken_disk BEFORE DELETE ON contacts WHEN OLD.id = {tom_contact} "
             "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
         )
-    result = run_erasure_batch(env, [maria, priya, tom])
+    result = run_batch(env, [maria, priya, tom], "erasure")
     assert not result.success  # the run shows the failure...
     failed = env.ledger.get(tom)
     assert failed.state == State.FAILED and "crm:us erasure" in failed.failure_reason

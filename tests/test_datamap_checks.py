@@ -75,6 +75,30 @@ def _add(name: str, spec: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _add_surveys(personal_data: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    return _add(
+        "surveys",
+        {
+            "primary_key": "survey_id",
+            "references": [{"column": "cust_id", "to": "customers.cust_id"}],
+            "personal_data": personal_data,
+            "erasure": {"action": "anonymise"},
+        },
+    )
+
+
+def _add_receipts(**spec: Any) -> Callable[[dict[str, Any]], None]:
+    return _add(
+        "receipts",
+        {
+            "primary_key": "receipt_no",
+            "references": [{"column": "cust_id", "to": "customers.cust_id"}],
+            "erasure": KEPT,
+            **spec,
+        },
+    )
+
+
 CASES = [
     pytest.param(
         _set(["tables", "tickets", "primary_key"], "ticket_id"),
@@ -97,31 +121,17 @@ CASES = [
         id="a table without any key",
     ),
     pytest.param(
-        _add(
-            "surveys",
-            {
-                "primary_key": "survey_id",
-                "references": [{"column": "cust_id", "to": "customers.cust_id"}],
-                "personal_data": {"code": {"category": "x", "erase": "null"}},
-                "erasure": {"action": "anonymise"},
-            },
-        ),
+        _add_surveys({"code": {"category": "x", "erase": "null"}}),
         (NARROW,),
         "table 'surveys', column 'code': 'null' would write NULL, but the column is NOT NULL",
         id="null on a NOT NULL column",
     ),
     pytest.param(
-        _add(
-            "surveys",
+        _add_surveys(
             {
-                "primary_key": "survey_id",
-                "references": [{"column": "cust_id", "to": "customers.cust_id"}],
-                "personal_data": {
-                    "answer": {"category": "x", "erase": "placeholder"},
-                    "cust_id": {"category": "link", "erase": "null"},
-                },
-                "erasure": {"action": "anonymise"},
-            },
+                "answer": {"category": "x", "erase": "placeholder"},
+                "cust_id": {"category": "link", "erase": "null"},
+            }
         ),
         (NARROW,),
         "table 'surveys', column 'answer': the placeholder '[erased]' is longer than the "
@@ -129,14 +139,7 @@ CASES = [
         id="a placeholder that does not fit",
     ),
     pytest.param(
-        _add(
-            "receipts",
-            {
-                "primary_key": "receipt_no",
-                "references": [{"column": "cust_id", "to": "customers.cust_id"}],
-                "erasure": KEPT,
-            },
-        ),
+        _add_receipts(),
         (BLOCKING,),
         "table 'receipts' is kept on erasure, but its column 'cust_id' points at "
         "customers.cust_id, which erasure deletes",
@@ -182,16 +185,7 @@ def test_a_map_that_cannot_be_applied_is_refused_naming_what_to_fix(
 def test_the_pointer_cleared_by_the_map_makes_a_kept_table_valid(tmp_path: Path) -> None:
     url = _db(tmp_path, (BLOCKING,))
     path = _map(
-        tmp_path,
-        _add(
-            "receipts",
-            {
-                "primary_key": "receipt_no",
-                "references": [{"column": "cust_id", "to": "customers.cust_id"}],
-                "personal_data": {"cust_id": {"category": "link", "erase": "null"}},
-                "erasure": KEPT,
-            },
-        ),
+        tmp_path, _add_receipts(personal_data={"cust_id": {"category": "link", "erase": "null"}})
     )
     CrmSqlConnector("de", engine_for(url), load_datamap(path)).validate()
 
@@ -210,13 +204,19 @@ def test_a_map_with_a_bad_value_is_refused_when_loaded(
         load_datamap(_map(tmp_path, change))
 
 
-def test_datamap_check_prints_the_indexes_that_stop_full_scans(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _cli_region(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The help desk's de region, the only one `dsr` is configured with; its URL."""
     url = _db(tmp_path)
     monkeypatch.setenv("DSR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DSR_REGIONS", "de")
     monkeypatch.setenv("DSR_CRM_URL_DE", url)
+    return url
+
+
+def test_datamap_check_prints_the_indexes_that_stop_full_scans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _cli_region(tmp_path, monkeypatch)
     monkeypatch.setenv("DSR_DATAMAP", str(HELPDESK_MAP))
     first = runner.invoke(app, ["datamap", "check", "--json"])
     assert first.exit_code == 1, first.output
@@ -242,10 +242,7 @@ def test_datamap_check_prints_the_indexes_that_stop_full_scans(
 def test_datamap_check_refuses_a_broken_map_with_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = _db(tmp_path)
-    monkeypatch.setenv("DSR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DSR_REGIONS", "de")
-    monkeypatch.setenv("DSR_CRM_URL_DE", url)
+    _cli_region(tmp_path, monkeypatch)
     path = _map(tmp_path, _set(["tables", "tickets", "primary_key"], "ticket_id"))
     result = runner.invoke(app, ["datamap", "check", "--datamap", str(path)])
     assert result.exit_code == 2

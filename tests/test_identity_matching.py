@@ -16,56 +16,20 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, delete
+from sqlalchemy import MetaData, delete
 from sqlalchemy.engine import Engine
 
 from connectors.crm.datamap import load_datamap
 from connectors.crm.datamap_indexes import check_lookups
-from connectors.crm.match_sql import match_expression
 from connectors.crm.sql import CrmSqlConnector
 from connectors.free_text import MentionMatcher
 from connectors.identities import normalise_phone, parse_identity
 from resources.engines import engine_for
 from tests import pg_server as pg
-
-# Twenty-four countries on five continents, with and without trunk prefixes (0, 1, none).
-COUNTRIES = (
-    "US", "CA", "GB", "DE", "FR", "NL", "BE", "ES", "IT", "AU", "SG", "JP",
-    "IN", "BR", "CH", "AT", "SE", "NO", "DK", "IE", "NZ", "PL", "PT", "ZA",
-)  # fmt: skip
-E164 = phonenumbers.PhoneNumberFormat.E164
-INTERNATIONAL = phonenumbers.PhoneNumberFormat.INTERNATIONAL
-NATIONAL = phonenumbers.PhoneNumberFormat.NATIONAL
-RFC3966 = phonenumbers.PhoneNumberFormat.RFC3966
+from tests.matching_schema import COUNTRIES, E164, MAP, SPELLINGS, people_table
 
 metadata = MetaData()
-people = Table(
-    "people",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("email", String(200)),
-    Column("phone", String(60)),
-    Column("country", String(2)),
-)
-Index("ix_people_email_match", match_expression("email", people.c.email))
-Index("ix_people_phone_match", match_expression("phone", people.c.phone))
-
-MAP = {
-    "name": "people",
-    "controller": {"name": "Test Org", "contact": "privacy@org.test"},
-    "tables": {
-        "people": {
-            "controller": "inextcrm",
-            "identities": [
-                {"column": "email", "kind": "email"},
-                {"column": "phone", "kind": "phone"},
-            ],
-            "phone_country_column": "country",
-            "personal_data": {"email": {"category": "contact"}, "phone": {"category": "contact"}},
-            "erasure": {"action": "delete"},
-        }
-    },
-}
+people = people_table(metadata)
 
 
 def _create_db(server: pg.PgServer, ctype: str) -> str:
@@ -140,19 +104,6 @@ def numbers(draw: st.DrawFn) -> tuple[str, phonenumbers.PhoneNumber]:
     number = phonenumbers.parse(f"+{example.country_code}{national[:-3]}{tail}", None)
     assume(phonenumbers.is_valid_number(number))
     return country, number
-
-
-SPELLINGS = (
-    lambda n: phonenumbers.format_number(n, E164),
-    lambda n: phonenumbers.format_number(n, INTERNATIONAL),
-    lambda n: phonenumbers.format_number(n, NATIONAL),
-    lambda n: "00" + phonenumbers.format_number(n, INTERNATIONAL)[1:],
-    lambda n: phonenumbers.format_number(n, RFC3966),
-    lambda n: phonenumbers.format_number(n, NATIONAL) + " ext. 42",
-    lambda n: phonenumbers.format_number(n, INTERNATIONAL) + " x7",
-    lambda n: phonenumbers.format_number(n, NATIONAL).replace(" ", "").replace("-", ""),
-    lambda n: phonenumbers.format_number(n, INTERNATIONAL).replace(" ", "."),
-)
 
 
 def _e164_or_none(text: str, country: str) -> str | None:

@@ -3,34 +3,18 @@ counts with no identity in clear (only salted hashes), refusing what is malforme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsr.keys import KeyRing
 from dsr.ledger import Ledger
 from dsr.proof import FORMAT, NotCanonical, ProofRequest, build_proof, canonical_bytes
 from dsr.proof.canonical import loads
-from tests.proof_env import (
-    CHEAP,
-    SECRETS,
-    SUBJECT,
-    body_for,
-    crm_section,
-    proof_request,
-    sqlite_ledger,
-)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, keys: KeyRing) -> Iterator[Ledger]:
-    yield from sqlite_ledger(tmp_path, keys)
-
+from tests.proof_env import CHEAP, SECRETS, SUBJECT, body_for, crm_section, proof_request
 
 # --- canonical JSON ---------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ first."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,7 @@ import pytest
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger, UnknownRequest
 from dsr.proof import build_proof, canonical_bytes, issue_proof, verify_proof
-from tests.proof_env import (
-    CHEAP,
-    SECRETS,
-    SUBJECT,
-    body_for,
-    crm_section,
-    proof_request,
-    sqlite_ledger,
-)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, keys: KeyRing) -> Iterator[Ledger]:
-    yield from sqlite_ledger(tmp_path, keys)
-
-
-@pytest.fixture
-def issued(ledger: Ledger, keys: KeyRing, tmp_path: Path) -> Path:
-    return issue_proof(body_for(ledger), keys, ledger, tmp_path / "proofs").path
-
+from tests.proof_env import CHEAP, SECRETS, SUBJECT, body_for, crm_section, proof_request
 
 # --- issuing ----------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ fails with a clear problem."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,7 @@ from sqlalchemy import create_engine, text
 from dsr.keys import KeyRing
 from dsr.ledger import Ledger
 from dsr.proof import canonical_bytes, issue_proof, verify_proof
-from tests.proof_env import _ledger, body_for, sqlite_ledger
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, keys: KeyRing) -> Iterator[Ledger]:
-    yield from sqlite_ledger(tmp_path, keys)
-
-
-@pytest.fixture
-def issued(ledger: Ledger, keys: KeyRing, tmp_path: Path) -> Path:
-    return issue_proof(body_for(ledger), keys, ledger, tmp_path / "proofs").path
-
+from tests.proof_env import _ledger, body_for
 
 # --- verification catches every change --------------------------------------------------------
 

@@ -26,37 +26,11 @@ from dsr.ledger import Ledger, RequestType
 from dsr.retention.backup_expiry import expire_backups
 from dsr.settings import DEMO_DATAMAP
 from pipelines.launch import run_fulfilment
-from tests.backup_env import (
-    MARIA,
-    T0,
-    Crm,
-    erase_live,
-    eraser_factory,
-    plain_needles,
-    rows,
-    seeded_crm,
-)
+from tests.backup_env import MARIA, T0, Crm, erase_live, eraser_factory, plain_needles, rows
 from tests.dsr_env import DsrEnv, demo_environment
 
 ACTION = {"opt_out": "suppression", "restriction": "restriction"}
 runner = CliRunner()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Crm]:
-    yield from seeded_crm(request, tmp_path, request.param)
-
-
-@pytest.fixture
-def store(tmp_path: Path, keys: KeyRing, crm: Crm) -> BackupStore:
-    return crm.store(tmp_path / "backups", keys)
-
-
-@pytest.fixture
-def stones(tmp_path: Path, keys: KeyRing) -> Iterator[Tombstones]:
-    made = Tombstones(f"sqlite:///{tmp_path / 'ledger.sqlite'}", keys)
-    yield made
-    made.close()
 
 
 def flag_live(crm: Crm, stones: Tombstones, request_type: str, at: datetime) -> int:
@@ -112,11 +86,7 @@ def test_a_backup_from_before_the_request_comes_back_flagged_exactly_as_live(
     assert report.rows_changed == changed
     assert report.reapplied_flags[0].recovered["email"] >= 1
 
-    engine = crm.restored_engine(target)
-    try:
-        restored = rows(engine, crm.datamap)
-    finally:
-        engine.dispose()
+    restored = crm.restored_rows(target)
     # Her rows carry the very flags (and unsubscribe time) the live database has; every other
     # row is the snapshot's, unchanged.
     assert restored == live
@@ -135,11 +105,7 @@ def test_a_backup_taken_after_the_opt_out_restores_unchanged(
     report = restore(store, after.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     assert report.usable and report.flags_considered == 0
     assert report.flags_reapplied("opt_out") == 0 and report.rows_changed == 0
-    engine = crm.restored_engine(target)
-    try:
-        assert rows(engine, crm.datamap) == live
-    finally:
-        engine.dispose()
+    assert crm.restored_rows(target) == live
 
 
 def test_an_erasure_after_an_opt_out_wins_in_the_restored_copy(
@@ -153,11 +119,7 @@ def test_an_erasure_after_an_opt_out_wins_in_the_restored_copy(
     report = restore(store, before.backup_id, target, crm.datamap, stones, eraser_factory(keys))
     assert report.usable and report.tombstones_reapplied == 2
     assert report.flags_reapplied("opt_out") == 1
-    engine = crm.restored_engine(target)
-    try:
-        assert rows(engine, crm.datamap) == live
-    finally:
-        engine.dispose()
+    assert crm.restored_rows(target) == live
 
 
 def test_the_suppression_list_holds_no_plain_identity(

@@ -23,7 +23,7 @@ from dsr.democrm.schema import clients, contacts
 from dsr.ledger import State
 from dsr.ledger.leases import Lease, LeaseHeld, Leases
 from dsr.retention.run import PURGE_LEASE_TTL, lease_name, run_purges
-from pipelines.retention import purge_context
+from pipelines.retention import purge_context_from
 from tests.dsr_env import DsrEnv, demo_environment_on
 from tests.test_retention_pipeline import (
     NORTHWIND,
@@ -208,13 +208,8 @@ def test_a_dsr_purge_started_while_a_purge_is_mid_account_does_not_take_over_its
 ) -> None:
     """The known race: a second purge would resume the first's in-progress request."""
     reopen_all_then_close(env, client=NORTHWIND)
-    res = env.resources
-    ctx = purge_context(
-        crm=res["crm"],
-        ledger=res["ledger"],
-        proofs=res["proofs"],
-        exports=res["exports"],
-        backups=res["backups"],
+    ctx = purge_context_from(
+        env.resources,
         now=TICK,
         dry_run=False,
         export_retention_days=env.settings.export_retention_days,

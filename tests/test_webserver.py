@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +14,12 @@ import pytest
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from bench.live import REPO, free_port
+from dsr.cli.demo import stop_group
 from dsr.democrm.planted import DEMO_EMAIL
 from dsr.ledger import State
 from tests.dsr_env import DsrEnv, environment, make_env
 
-REPO = Path(__file__).resolve().parents[1]
 # Without the daemon, the default queued coordinator would leave launched runs queued forever.
 INSTANCE_YAML = """\
 telemetry:
@@ -42,12 +41,6 @@ query Launchpad($selector: PipelineSelector!, $config: RunConfigData!) {
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -80,11 +73,7 @@ def live(tmp_path: Path) -> Iterator[tuple[DsrEnv, DagsterGraphQLClient]]:
             client = wait_for_server(port, proc, tmp_path / "webserver.log")
             yield env, client
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc, timeout=20)
             log.close()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bench.services import seed
@@ -89,6 +90,38 @@ def _phase(
     return result, figures
 
 
+@dataclass
+class _Phases:
+    """What find, erase and verify returned, and each one's figures from ``_phase``."""
+
+    found: Findings
+    erased: Any
+    verified: Any
+    export: dict[str, Any]
+    erase: dict[str, Any]
+    verify: dict[str, Any]
+
+
+def _find_erase_verify(
+    server: StandInServer,
+    traffic: Traffic,
+    tick: Tick,
+    conn: Any,
+    estimates: tuple[int, int, int],
+) -> _Phases:
+    """The three phases through ``conn`` for the bench's identities; ``estimates`` are each
+    phase's expected request count (the progress bar's length)."""
+    ids = seed.IDENTITIES
+    found, export = _phase(server, traffic, "export", estimates[0], tick, lambda: conn.find(ids))
+    erased, erase = _phase(
+        server, traffic, "erase", estimates[1], tick, lambda: conn.erase(found, ids)
+    )
+    verified, verify = _phase(
+        server, traffic, "verify", estimates[2], tick, lambda: conn.verify(ids)
+    )
+    return _Phases(found, erased, verified, export, erase, verify)
+
+
 def _content_bytes(findings: Findings) -> int:
     return sum(len(r.data.get("content") or b"") for r in findings.rows)
 
@@ -107,12 +140,8 @@ def run_google(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
             account, GOOGLE_TOKEN, base_url=google.url, concurrency=spec["concurrency"]
         )
         count_waits(conn.api, traffic)
-        ids, s = seed.IDENTITIES, google.server
-        found, export = _phase(s, traffic, "export", files + 10, tick, lambda: conn.find(ids))
-        erased, erase = _phase(
-            s, traffic, "erase", 2 * events + files + 2, tick, lambda: conn.erase(found, ids)
-        )
-        verified, verify = _phase(s, traffic, "verify", 10, tick, lambda: conn.verify(ids))
+        estimates = (files + 10, 2 * events + files + 2, 10)
+        phases = _find_erase_verify(google.server, traffic, tick, conn, estimates)
         kept_attendees = all(
             len(google.attendees(e, c)) == before[e] - 1 for c, e in seeded["attended"]
         )
@@ -123,18 +152,7 @@ def run_google(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
             and all(e not in live for _, e in seeded["organised"])
             and all(f in google.files for f in seeded["other_files"])
         )
-    return _result(
-        spec,
-        seeded,
-        found,
-        erased.applied,
-        verified,
-        export,
-        erase,
-        verify,
-        precision,
-        pending=len(erased.pending),
-    )
+    return _result(spec, seeded, phases, precision, pending=len(phases.erased.pending))
 
 
 def run_dropbox(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
@@ -156,14 +174,11 @@ def run_dropbox(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
     sdk_log.setLevel(logging.INFO)
     sdk_log.addHandler(SdkRetries(traffic))
     sdk_log.propagate = False  # counted, not printed over the progress bars
-    ids, s = seed.IDENTITIES, standin.server
-    found, export = _phase(s, traffic, "export", files + 10, tick, lambda: conn.find(ids))
-    erased, erase = _phase(s, traffic, "erase", files + 3, tick, lambda: conn.erase(found, ids))
-    verified, verify = _phase(s, traffic, "verify", 40, tick, lambda: conn.verify(ids))
+    phases = _find_erase_verify(standin.server, traffic, tick, conn, (files + 10, files + 3, 40))
     paths = set(standin.paths())
     precision = all(p in paths for p in seeded["other_paths"])
-    out = _result(spec, seeded, found, erased.applied, verified, export, erase, verify, precision)
-    out["mentions"] = len(found.mentions)
+    out = _result(spec, seeded, phases, precision)
+    out["mentions"] = len(phases.found.mentions)
     return out
 
 
@@ -211,18 +226,8 @@ def run_gotomeeting(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
         export["server_throttled"] = throttled
         overall = max_in_window(sorted(traffic.arrivals))
         erase["server_throttled"] = verify["server_throttled"] = standin.throttled - throttled
-    out = _result(
-        spec,
-        seeded,
-        found,
-        erased.applied,
-        verified,
-        export,
-        erase,
-        verify,
-        precision,
-        pending=len(erased.pending),
-    )
+    phases = _Phases(found, erased, verified, export, erase, verify)
+    out = _result(spec, seeded, phases, precision, pending=len(erased.pending))
     out["verify_pending"] = dict(verified.pending)
     out["rate_limit"] = limit
     out["max_per_1s_overall"] = overall
@@ -232,17 +237,13 @@ def run_gotomeeting(spec: dict[str, Any], tick: Tick) -> dict[str, Any]:
 def _result(
     spec: dict[str, Any],
     seeded: dict[str, Any],
-    found: Findings,
-    applied: dict,
-    verified: Any,
-    export: dict,
-    erase: dict,
-    verify: dict,
+    phases: _Phases,
     precision: bool,
     pending: int = 0,
 ) -> dict[str, Any]:
-    export |= {"items": found.total_rows, "bytes": _content_bytes(found)}
-    erase |= {
+    found, applied, verified = phases.found, phases.erased.applied, phases.verified
+    export = phases.export | {"items": found.total_rows, "bytes": _content_bytes(found)}
+    erase = phases.erase | {
         "items": sum(
             n
             for kind in applied.values()
@@ -261,7 +262,7 @@ def _result(
         "precision_ok": bool(precision),
         "export": export,
         "erase": erase,
-        "verify": verify,
+        "verify": phases.verify,
     }
 
 

@@ -114,7 +114,9 @@ class RestoreFailed(BackupError):
 
 
 @dataclass
-class ReappliedErasure:
+class Reapplied:
+    """A request applied again on a restored copy (dsr.erasure.tombstones)."""
+
     request_id: str
     scope: str
     client_id: str | None
@@ -125,16 +127,15 @@ class ReappliedErasure:
 
 
 @dataclass
-class ReappliedFlag:
-    """An opt-out or restriction set again on a restored copy (dsr.erasure.tombstones)."""
+class ReappliedErasure(Reapplied):
+    """An erasure."""
 
-    request_id: str
-    request_type: str  # opt_out | restriction
-    scope: str
-    client_id: str | None
-    recovered: dict[str, int]
-    rows_changed: int
-    verified: bool
+
+@dataclass
+class ReappliedFlag(Reapplied):
+    """An opt-out or restriction set again, or a restriction's lift."""
+
+    request_type: str  # opt_out | restriction | restriction_lift
 
 
 @dataclass

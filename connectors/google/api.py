@@ -9,13 +9,11 @@ query values such as a person's e-mail.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +25,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from connectors.http_retry import retry_after_seconds
 from connectors.services import CredentialError, ServiceError
 
 _APIS = {"people": ("v1", ""), "calendar": ("v3", "calendar/v3/"), "drive": ("v3", "drive/v3/")}
@@ -87,20 +86,9 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
-    if not isinstance(exc, HttpError):
+    if not isinstance(exc, HttpError) or exc.resp is None:
         return None
-    value = exc.resp.get("retry-after") if exc.resp is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)  # the HTTP-date form
-    except (TypeError, ValueError):
-        return None  # unreadable: fall back to our own back-off
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(exc.resp.get("retry-after"))
 
 
 class GoogleApi:

@@ -17,14 +17,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.gotomeeting.host_rate_limit import HostRateLimiter
+from connectors.http_retry import retry_after_seconds
 from connectors.services import CredentialError, ServiceAccount, ServiceError
 
 log = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class GoToClient:
                 f"the credential {self.account.credential_ref}"
             )
         if status == 429:
-            wait = _retry_after(response.headers.get("Retry-After"))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.limiter.pause(min(self.backoff if wait is None else wait, self.max_wait))
             raise _Transient("HTTP 429, rate limited", wait)
         if status >= 500:
@@ -193,17 +192,3 @@ class GoToClient:
             )
 
         return log_it
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None

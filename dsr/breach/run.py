@@ -17,7 +17,6 @@ from typing import Any
 from connectors.backups.store import BackupStore
 from connectors.crm.sql import CrmSqlConnector
 from dsr.breach.assess import assess
-from dsr.breach.identities import IdentityCache
 from dsr.breach.model import BreachImpact, Progress, new_breach_id
 from dsr.breach.window import BreachQuery
 from dsr.breach.writer import ReportFiles, ReportWriter, default_folder
@@ -29,30 +28,6 @@ AUDIT_EVENT = "breach_impact"
 
 def audit_details(impact: BreachImpact, files: ReportFiles) -> dict[str, Any]:
     return {**impact.counts(), **files.metadata()}
-
-
-def write_impact(
-    connectors: Iterable[CrmSqlConnector],
-    query: BreachQuery,
-    writer: ReportWriter,
-    *,
-    now: datetime | None = None,
-    breach_id: str | None = None,
-    backups: BackupStore | None = None,
-    tombstones: Tombstones | None = None,
-    progress: Progress | None = None,
-    caches: tuple[IdentityCache, IdentityCache] | None = None,
-) -> tuple[BreachImpact, ReportFiles]:
-    """Assess into ``writer``'s report; a failure leaves no part of it behind."""
-    try:
-        impact = assess(
-            connectors, query, writer, now=now, breach_id=breach_id, backups=backups,
-            tombstones=tombstones, progress=progress, caches=caches,
-        )  # fmt: skip
-        return impact, writer.finish(impact)
-    except BaseException:
-        writer.abort()
-        raise
 
 
 def run_breach_impact(
@@ -78,10 +53,15 @@ def run_breach_impact(
         else default_folder(store_dir_for(list(query.regions)), breach_id)
     )
     writer = ReportWriter(folder)
-    impact, files = write_impact(
-        connectors, query, writer, now=now, breach_id=breach_id, backups=backups,
-        tombstones=tombstones, progress=progress,
-    )  # fmt: skip
+    try:
+        impact = assess(
+            connectors, query, writer, now=now, breach_id=breach_id, backups=backups,
+            tombstones=tombstones, progress=progress,
+        )  # fmt: skip
+        files = writer.finish(impact)
+    except BaseException:
+        writer.abort()
+        raise
     if out is None:
         home = default_folder(store_dir_for(impact.regions_with_data()), breach_id)
         if home != folder:

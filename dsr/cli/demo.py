@@ -175,12 +175,10 @@ def demo(
     intake = _intake(
         RequestType.ACCESS,
         [DEMO_EMAIL],
-        None,
-        None,
-        Scope.CLIENT_DATA,
-        northwind,
-        DEMO_AUTHORIZATION,
-        "DEMO-1",
+        scope=Scope.CLIENT_DATA,
+        client=northwind,
+        authorization=DEMO_AUTHORIZATION,
+        ticket="DEMO-1",
     )
     try:
         submit(
@@ -275,15 +273,21 @@ def ui(
 
 def _wait(proc: subprocess.Popen) -> int:
     try:
-        code = proc.wait()
+        return proc.wait()
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            code = proc.wait()
-    return code
+        return stop_group(proc, timeout=30)
+
+
+def stop_group(proc: subprocess.Popen, *, timeout: float) -> int:
+    """Stop a process started with ``start_new_session`` and all it started (dagster dev's
+    webserver and daemon): SIGINT to its group, a clean stop, then SIGKILL if it has not exited
+    within ``timeout`` seconds. Its exit code."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
 
 
 def _interrupt(signum: int, frame: object) -> None:

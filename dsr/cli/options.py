@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar, get_type_hints
 
 import typer
 
@@ -60,3 +62,51 @@ VerifiedBy = Annotated[
     typer.Option("--verified-by", help="Staff handle who verified the person's identity"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def _person(
+    phone: Phones = None,
+    name: Names = None,
+    scope: ScopeOpt = Scope.USER_ACCOUNT,
+    client: Client = None,
+    authorization: Authz = None,
+    ticket: Ticket = None,
+) -> None:
+    """The person's other identities and the Client's instruction, in their --help order: never
+    called, its parameters are what ``person_options`` gives every request command."""
+
+
+def person_options(after: str, *, names: bool = False) -> Callable[[Command], Command]:
+    """Give a request command the options of ``_person`` (--name only with ``names``), shown
+    after its option ``after``; the command takes them as ``**person``.
+
+    Typer reads a command's options from its signature, so the signature is rewritten: the
+    ``**person`` parameter is replaced by those options, and every annotation is resolved
+    (Typer does not resolve the string annotations of a given ``__signature__``).
+    """
+    shared_hints = get_type_hints(_person, include_extras=True)
+    shared = [
+        p.replace(annotation=shared_hints[p.name])
+        for p in inspect.signature(_person).parameters.values()
+        if names or p.name != "name"
+    ]
+
+    def rewrite(command: Command) -> Command:
+        hints = get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(command).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        at = [p.name for p in own].index(after) + 1
+        signature = inspect.Signature([*own[:at], *shared, *own[at:]], return_annotation=None)
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        command.__annotations__ = {
+            **{p.name: p.annotation for p in signature.parameters.values()},
+            "return": None,
+        }
+        return command
+
+    return rewrite

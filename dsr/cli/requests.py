@@ -7,25 +7,20 @@ the databases) passes before anything is written; a refusal is one line and exit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from dsr.cli.fulfil import Session, submit
 from dsr.cli.options import (
-    Authz,
-    Client,
     Emails,
     EmailsOrFile,
     FromCsv,
     JsonOpt,
-    Names,
-    Phones,
     Queue,
-    ScopeOpt,
-    Ticket,
     VerifiedBy,
+    person_options,
 )
 from dsr.cli.output import console, emit_json, fail
 from dsr.intake_request import IntakeError, IntakeRequest
@@ -35,8 +30,9 @@ from dsr.request_kinds import RequestType, Scope
 def _intake(
     type: RequestType,
     email: list[str],
-    phone: list[str] | None,
-    name: list[str] | None,
+    *,
+    phone: list[str] | None = None,
+    name: list[str] | None = None,
     scope: Scope,
     client: str | None,
     authorization: str | None,
@@ -57,40 +53,31 @@ def _intake(
     )
 
 
+@person_options(after="email", names=True)
 def access(
     email: EmailsOrFile = None,
-    phone: Phones = None,
-    name: Names = None,
-    scope: ScopeOpt = Scope.USER_ACCOUNT,
-    client: Client = None,
-    authorization: Authz = None,
-    ticket: Ticket = None,
     portability: Annotated[bool, typer.Option(help="Art. 20 portability request")] = False,
     queue: Queue = False,
     from_csv: FromCsv = None,
     as_json: JsonOpt = False,
+    **person: Any,
 ) -> None:
     """Register an access request and fulfil it: search every region, build the bundle (with
     --from-csv, one request per row, fulfilled in batch runs)."""
     rtype = RequestType.PORTABILITY if portability else RequestType.ACCESS
-    emails = _emails(email, from_csv, as_json)
-    intake = _intake(rtype, emails, phone, name, scope, client, authorization, ticket)
+    intake = _intake(rtype, _emails(email, from_csv, as_json), **person)
     _submit(intake, from_csv, as_json=as_json, queue=queue)
 
 
+@person_options(after="email", names=True)
 def erase(
     email: EmailsOrFile = None,
-    phone: Phones = None,
-    name: Names = None,
-    scope: ScopeOpt = Scope.USER_ACCOUNT,
-    client: Client = None,
-    authorization: Authz = None,
-    ticket: Ticket = None,
     verified_by: VerifiedBy = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would change; change nothing")] = False,
     queue: Queue = False,
     from_csv: FromCsv = None,
     as_json: JsonOpt = False,
+    **person: Any,
 ) -> None:
     """Erase the person everywhere, verify, and issue a signed deletion proof (with --from-csv,
     one request per row, fulfilled in batch runs)."""
@@ -105,17 +92,7 @@ def erase(
                     f"{flag} out, or drop --dry-run to register the erasure",
                     as_json=as_json,
                 )
-    intake = _intake(
-        RequestType.ERASURE,
-        emails,
-        phone,
-        name,
-        scope,
-        client,
-        authorization,
-        ticket,
-        verified_by=verified_by,
-    )
+    intake = _intake(RequestType.ERASURE, emails, verified_by=verified_by, **person)
     if dry_run:
         _dry_run(Session(as_json=as_json), intake, as_json)
         return
@@ -194,17 +171,14 @@ def _dry_run(session: Session, intake: IntakeRequest, as_json: bool) -> None:
     console.print(table)
 
 
+@person_options(after="set_")
 def rectify(
     email: Emails,
     set_: Annotated[list[str], typer.Option("--set", help="field=value (repeat)")],
-    phone: Phones = None,
-    scope: ScopeOpt = Scope.USER_ACCOUNT,
-    client: Client = None,
-    authorization: Authz = None,
-    ticket: Ticket = None,
     verified_by: VerifiedBy = None,
     queue: Queue = False,
     as_json: JsonOpt = False,
+    **person: Any,
 ) -> None:
     """Correct the person's data wherever the data map says each field lives."""
     from connectors.crm.rectify import RectifyError, parse_changes
@@ -216,42 +190,31 @@ def rectify(
         )
     except RectifyError as exc:
         fail(f"request not registered: {exc}", as_json=as_json)
+    payload = {"changes": changes}
     intake = _intake(
-        RequestType.RECTIFICATION,
-        email,
-        phone,
-        None,
-        scope,
-        client,
-        authorization,
-        ticket,
-        verified_by=verified_by,
-        payload={"changes": changes},
+        RequestType.RECTIFICATION, email, verified_by=verified_by, payload=payload, **person
     )
     submit(session, intake, as_json=as_json, queue=queue)
 
 
+@person_options(after="email")
 def opt_out(
     email: EmailsOrFile = None,
-    phone: Phones = None,
-    scope: ScopeOpt = Scope.USER_ACCOUNT,
-    client: Client = None,
-    authorization: Authz = None,
-    ticket: Ticket = None,
     queue: Queue = False,
     from_csv: FromCsv = None,
     as_json: JsonOpt = False,
+    **person: Any,
 ) -> None:
     """Stop marketing to the person in every region (due within 10 business days, policy 5.3).
 
     user_account: iNextCRM's own marketing. client_data: a Client's do-not-market flag on its
     customer, only on the Client's documented instruction (--client, --authorization).
     """
-    emails = _emails(email, from_csv, as_json)
-    intake = _intake(RequestType.OPT_OUT, emails, phone, None, scope, client, authorization, ticket)
+    intake = _intake(RequestType.OPT_OUT, _emails(email, from_csv, as_json), **person)
     _submit(intake, from_csv, as_json=as_json, queue=queue)
 
 
+@person_options(after="grounds")
 def restrict(
     email: Emails,
     grounds: Annotated[
@@ -261,14 +224,10 @@ def restrict(
             "objection_pending (an Art. 21 objection while it is weighed)"
         ),
     ],
-    phone: Phones = None,
-    scope: ScopeOpt = Scope.USER_ACCOUNT,
-    client: Client = None,
-    authorization: Authz = None,
-    ticket: Ticket = None,
     verified_by: VerifiedBy = None,
     queue: Queue = False,
     as_json: JsonOpt = False,
+    **person: Any,
 ) -> None:
     """Restrict processing of the person's data to storage, in every region (Art. 18)."""
     from pipelines.config import RestrictionGrounds
@@ -279,17 +238,9 @@ def restrict(
             + ", ".join(g.value for g in RestrictionGrounds),
             as_json=as_json,
         )
+    payload = {"grounds": grounds}
     intake = _intake(
-        RequestType.RESTRICTION,
-        email,
-        phone,
-        None,
-        scope,
-        client,
-        authorization,
-        ticket,
-        verified_by=verified_by,
-        payload={"grounds": grounds},
+        RequestType.RESTRICTION, email, verified_by=verified_by, payload=payload, **person
     )
     submit(Session(as_json=as_json), intake, as_json=as_json, queue=queue)
 

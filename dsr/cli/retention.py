@@ -35,7 +35,7 @@ def purge(
     from dsr.cli.session import Session
     from dsr.ledger.leases import process_holder
     from dsr.retention.run import PURGES, RefusedPurge, run_purges
-    from pipelines.retention import purge_context
+    from pipelines.retention import purge_context_from
 
     unknown = sorted(set(only or ()) - set(PURGES))
     if unknown:
@@ -44,14 +44,9 @@ def purge(
     session = Session(as_json=as_json)
     session.connectors(as_json=as_json)  # every region reachable and fitting the map first
     _ = session.ledger  # the home (announced if new) and the ledger exist before any purge
-    res = session.resources
     try:
-        ctx = purge_context(
-            crm=res["crm"],
-            ledger=res["ledger"],
-            proofs=res["proofs"],
-            exports=res["exports"],
-            backups=res["backups"],
+        ctx = purge_context_from(
+            session.resources,
             now=when,
             dry_run=dry_run,
             export_retention_days=session.settings.export_retention_days,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.engine import Engine, Row
 
+from dsr.erasure.tombstones import rows_since
 from dsr.times import aware_utc, utc
 
 metadata = MetaData()
@@ -94,14 +95,8 @@ class TenantTombstones:
 
     def since(self, timestamp: datetime, region: str) -> list[TenantTombstone]:
         """Purges in ``region`` that committed at or after ``timestamp``, oldest first."""
-        t = tenant_tombstones_table
-        query = (
-            select(t)
-            .where(t.c.purged_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
-            .order_by(t.c.purged_at, t.c.request_id)
-        )
-        with self.engine.connect() as conn:
-            return [_stone(row) for row in conn.execute(query)]
+        rows = rows_since(self.engine, tenant_tombstones_table, "purged_at", timestamp, region)
+        return [_stone(row) for row in rows]
 
     def purge_before(self, timestamp: datetime, keep: Collection[str] = ()) -> int:
         """Forget purges older than ``timestamp`` (the oldest remaining backup, less a margin),

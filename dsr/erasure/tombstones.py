@@ -103,6 +103,18 @@ lifts_table = Table(
 )
 
 
+def rows_since(
+    engine: Engine, table: Table, at: str, timestamp: datetime, region: str | None = None
+) -> list[Row[Any]]:
+    """The rows of ``table`` whose ``at`` time is at or after ``timestamp`` (only ``region``'s,
+    if given), oldest first: what a restore of a backup taken at ``timestamp`` re-applies."""
+    query = select(table).where(table.c[at] >= aware_utc(timestamp, "timestamp"))
+    if region is not None:
+        query = query.where(table.c.region == region)
+    with engine.connect() as conn:
+        return list(conn.execute(query.order_by(table.c[at], table.c.request_id)))
+
+
 @dataclass(frozen=True)
 class Tombstone:
     request_id: str
@@ -244,13 +256,8 @@ class Tombstones:
 
     def since(self, timestamp: datetime) -> list[Tombstone]:
         """Erasures that ran at or after ``timestamp``, oldest first."""
-        query = (
-            select(tombstones_table)
-            .where(tombstones_table.c.erased_at >= aware_utc(timestamp, "timestamp"))
-            .order_by(tombstones_table.c.erased_at, tombstones_table.c.request_id)
-        )
-        with self.engine.connect() as conn:
-            return [self._tombstone(row) for row in conn.execute(query)]
+        rows = rows_since(self.engine, tombstones_table, "erased_at", timestamp)
+        return [self._tombstone(row) for row in rows]
 
     def purge_before(self, timestamp: datetime, keep: Collection[str] = ()) -> int:
         """Forget erasures older than ``timestamp`` (the oldest remaining backup, less a margin),
@@ -304,14 +311,8 @@ class Tombstones:
     def suppressions_since(self, timestamp: datetime, region: str) -> list[Suppression]:
         """Opt-outs and restrictions applied in ``region`` at or after ``timestamp``, oldest
         first."""
-        t = suppressions_table
-        query = (
-            select(t)
-            .where(t.c.applied_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
-            .order_by(t.c.applied_at, t.c.request_id)
-        )
-        with self.engine.connect() as conn:
-            return [self._suppression(row) for row in conn.execute(query)]
+        rows = rows_since(self.engine, suppressions_table, "applied_at", timestamp, region)
+        return [self._suppression(row) for row in rows]
 
     def purge_suppressions_before(self, timestamp: datetime) -> int:
         """Forget opt-outs and restrictions older than ``timestamp`` (the oldest remaining
@@ -353,25 +354,18 @@ class Tombstones:
 
     def lifts_since(self, timestamp: datetime, region: str) -> list[RestrictionLift]:
         """Restrictions lifted in ``region`` at or after ``timestamp``, oldest first."""
-        t = lifts_table
-        query = (
-            select(t)
-            .where(t.c.lifted_at >= aware_utc(timestamp, "timestamp"), t.c.region == region)
-            .order_by(t.c.lifted_at, t.c.request_id)
-        )
-        with self.engine.connect() as conn:
-            return [
-                RestrictionLift(
-                    request_id=row.request_id,
-                    region=row.region,
-                    lifted_at=utc(row.lifted_at),
-                    scope=row.scope,
-                    client_id=row.client_id,
-                    recorded_at=utc(row.recorded_at),
-                    rows=tuple((t, pk) for t, pk in json.loads(row.rows)),
-                )
-                for row in conn.execute(query)
-            ]
+        return [
+            RestrictionLift(
+                request_id=row.request_id,
+                region=row.region,
+                lifted_at=utc(row.lifted_at),
+                scope=row.scope,
+                client_id=row.client_id,
+                recorded_at=utc(row.recorded_at),
+                rows=tuple((t, pk) for t, pk in json.loads(row.rows)),
+            )
+            for row in rows_since(self.engine, lifts_table, "lifted_at", timestamp, region)
+        ]
 
     @staticmethod
     def _suppression(row: Row[Any]) -> Suppression:

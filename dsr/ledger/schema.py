@@ -52,6 +52,16 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({listed})", name=f"ck_requests_{column}")
 
 
+def request_key() -> Column[str]:
+    """A table's key column naming the request its rows belong to, deleted with the request."""
+    return Column(
+        "request_id",
+        String(32),
+        ForeignKey("requests.request_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
 metadata = MetaData()
 
 requests = Table(
@@ -86,12 +96,7 @@ requests = Table(
 request_identities = Table(
     "request_identities",
     metadata,
-    Column(
-        "request_id",
-        String(32),
-        ForeignKey("requests.request_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    request_key(),
     # Fernet token of a JSON list of [kind, value]: the only place identities are kept.
     Column("token", LargeBinary, nullable=False),
 )

@@ -17,31 +17,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    ForeignKey,
-    LargeBinary,
-    String,
-    Table,
-    delete,
-    insert,
-    select,
-)
+from sqlalchemy import Column, DateTime, LargeBinary, String, Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
 from dsr.keys import KeyRing
-from dsr.ledger.schema import WRITE_OPTION, metadata
+from dsr.ledger.schema import WRITE_OPTION, metadata, request_key
 
 request_work = Table(
     "request_work",
     metadata,
-    Column(
-        "request_id",
-        String(32),
-        ForeignKey("requests.request_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    request_key(),
     Column("name", String(100), primary_key=True),
     Column("token", LargeBinary, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),

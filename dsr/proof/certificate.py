@@ -24,8 +24,15 @@ from typing import Any
 
 from dsr.keys import KeyRing
 from dsr.ledger import AuditEntry, Ledger, UnknownRequest
-from dsr.proof.canonical import NotCanonical, canonical_bytes, digest, loads
-from dsr.proof.envelope import canonical_pem, check_entry, check_signature, write_signed
+from dsr.proof.canonical import NotCanonical, digest, loads
+from dsr.proof.envelope import (
+    canonical_pem,
+    check_chain,
+    check_entry,
+    check_signed_entry,
+    read_envelope,
+    write_signed,
+)
 from dsr.proof.sign import EVENT as PROOF_EVENT
 
 FORMAT = "inextcrm-dsr-final-certificate/1"
@@ -253,12 +260,7 @@ def _in_ledger(
         report.chain = "not-in-ledger"
         report.problems.append("The deletion proof it completes is not in the ledger's chain.")
         return
-    chain = ledger.verify_chain()
-    if not chain.ok:
-        report.chain = "broken"
-        report.problems.append(f"The ledger's audit chain does not verify: {chain.problem}")
-        return
-    report.chain = "in-ledger"
+    check_chain(ledger, report)
 
 
 def verify_certificate(
@@ -267,19 +269,13 @@ def verify_certificate(
     """Check a final certificate; ``ok`` only if nothing at all is wrong with it."""
     trusted = canonical_pem(public_key_pem) if public_key_pem is not None else None
     report = CertificateReport(False, [], "invalid", "broken")
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        doc = loads(data)
-    except (NotCanonical, OSError) as exc:
-        report.problems.append(f"The certificate file cannot be read: {exc}.")
+
+    def read() -> bytes:
+        return source if isinstance(source, bytes) else Path(source).read_bytes()
+
+    doc = read_envelope(read, "certificate", "a final certificate", report)
+    if doc is None:
         return report
-    if not isinstance(doc, dict) or set(doc) != {"certificate", "audit_entry", "signature"}:
-        report.problems.append(
-            "The file is not a final certificate: it needs certificate, audit_entry, signature."
-        )
-        return report
-    if canonical_bytes(doc) != data:
-        report.problems.append("The file is not in canonical form: it was edited after writing.")
     body = doc["certificate"]
     report.problems += check_certificate_body(body)
     if report.problems:
@@ -287,13 +283,9 @@ def verify_certificate(
     report.request_id = body["request"]["id"]
     report.certificate_sha256 = digest(body)
     report.backups = [b["backup_id"] for b in body["backups"]]
-    check_signature(doc, "certificate", trusted, report)
-    before = len(report.problems)
-    entry = _entry(doc, report)
-    if entry is not None and len(report.problems) == before:
-        report.chain = "consistent"
-        if ledger is not None:
-            _in_ledger(entry, body, ledger, report)
+    entry = check_signed_entry(doc, "certificate", trusted, report, _entry)
+    if entry is not None and ledger is not None:
+        _in_ledger(entry, body, ledger, report)
     report.ok = not report.problems
     return report
 

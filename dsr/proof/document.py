@@ -18,8 +18,9 @@ from enum import Enum
 from typing import Any, Literal
 
 from connectors.base import Identity
+from dsr.bundle.request import BundleRequest
 from dsr.ledger.audit import check_no_personal_data
-from dsr.ledger.records import REQUEST_ID_PATTERN, RequestRecord
+from dsr.ledger.records import REQUEST_ID_PATTERN
 from dsr.proof.canonical import (
     DEFAULT_KDF_COST,
     SALT_BYTES,
@@ -39,27 +40,11 @@ Status = Literal["erased", "nothing_found", "pending", "failed", "not_connected"
 
 
 @dataclass(frozen=True)
-class ProofRequest:
-    request_id: str
-    request_type: str
-    scope: str
-    client_id: str | None
-    received_at: datetime
-    due_at: datetime
-    completed_at: datetime
+class ProofRequest(BundleRequest):
+    """What a proof states about its request: what a bundle does, and when it was completed
+    (now, unless given; ``ProofRequest.of(record)`` builds one from the ledger's record)."""
 
-    @classmethod
-    def of(cls, record: RequestRecord, completed_at: datetime | None = None) -> ProofRequest:
-        """The request part of a proof, from its ledger record; completed now unless given."""
-        return cls(
-            request_id=record.request_id,
-            request_type=str(record.type),
-            scope=str(record.scope),
-            client_id=record.client_id,
-            received_at=record.received_at,
-            due_at=record.due_at,
-            completed_at=completed_at or datetime.now(UTC),
-        )
+    completed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass

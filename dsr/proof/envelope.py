@@ -1,8 +1,10 @@
-"""The signed envelope a deletion proof and a final certificate share.
+"""The signed envelope a deletion proof and a final certificate share, written and checked.
 
 ``{<kind>: body, "audit_entry": entry, "signature": {...}}``: the Ed25519 signature covers the
 body and its audit entry together, so neither can be swapped; the entry is checked against its
-own hash, and the file is written atomically (a reader never sees half a document).
+own hash, and the file is written atomically (a reader never sees half a document). Both
+verifiers read the file, check the signature and entry, and re-verify the ledger's chain here;
+what the body and the entry must say is each verifier's own.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from dsr.keys import KeyRing, load_public_key, verify_signature
-from dsr.ledger import AuditEntry
+from dsr.ledger import AuditEntry, Ledger
 from dsr.ledger.audit import entry_hash
-from dsr.proof.canonical import canonical_bytes
+from dsr.proof.canonical import NotCanonical, canonical_bytes, loads
 
 SIGNATURE_ALGORITHM = "Ed25519"
 ENTRY_FIELDS = ("seq", "request_id", "at", "event", "details", "prev_hash", "entry_hash")
@@ -35,6 +37,10 @@ class Findings(Protocol):
     problems: list[str]
     notes: list[str]
     signature: str
+    chain: str
+
+
+Report = TypeVar("Report", bound=Findings)
 
 
 def entry_fields(entry: AuditEntry) -> dict[str, Any]:
@@ -193,3 +199,52 @@ def check_entry(doc: dict[str, Any], report: Findings) -> dict[str, Any] | None:
             "The audit entry was altered: its entry_hash does not match its content."
         )
     return entry
+
+
+def read_envelope(
+    read: Callable[[], bytes], kind: str, what: str, report: Findings
+) -> dict[str, Any] | None:
+    """The document ``read`` returns if it is an envelope around a ``kind`` (``what`` names it
+    to the reader); else None, with the reason in ``report``. A document that is not in
+    canonical form is returned too, with that problem: the rest is still worth checking."""
+    try:
+        data = read()
+        doc = loads(data)
+    except (NotCanonical, OSError) as exc:
+        report.problems.append(f"The {kind} file cannot be read: {exc}.")
+        return None
+    if not isinstance(doc, dict) or set(doc) != {kind, "audit_entry", "signature"}:
+        report.problems.append(f"The file is not {what}: it needs {kind}, audit_entry, signature.")
+        return None
+    if canonical_bytes(doc) != data:
+        report.problems.append("The file is not in canonical form: it was edited after writing.")
+    return doc
+
+
+def check_signed_entry(
+    doc: dict[str, Any],
+    kind: str,
+    trusted: str | None,
+    report: Report,
+    check_entry_of: Callable[[dict[str, Any], Report], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    """Check the signature, then the audit entry with ``check_entry_of`` (its fields, and that it
+    records this ``kind``). The entry if that found nothing wrong with it: the chain is then
+    "consistent" as far as the file can tell."""
+    check_signature(doc, kind, trusted, report)
+    before = len(report.problems)
+    entry = check_entry_of(doc, report)
+    if entry is None or len(report.problems) != before:
+        return None
+    report.chain = "consistent"
+    return entry
+
+
+def check_chain(ledger: Ledger, report: Findings) -> None:
+    """Re-verify the ledger's whole audit chain: "in-ledger", or "broken" with its problem."""
+    chain = ledger.verify_chain()
+    if not chain.ok:
+        report.chain = "broken"
+        report.problems.append(f"The ledger's audit chain does not verify: {chain.problem}")
+        return
+    report.chain = "in-ledger"

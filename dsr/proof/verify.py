@@ -24,14 +24,18 @@ from dsr.proof.canonical import (
     DEFAULT_KDF_COST,
     MAX_PROOF_BYTES,
     NotCanonical,
-    canonical_bytes,
     digest,
     identity_hash,
     kdf_problem,
-    loads,
 )
 from dsr.proof.document import check_body
-from dsr.proof.envelope import canonical_pem, check_entry, check_signature
+from dsr.proof.envelope import (
+    canonical_pem,
+    check_chain,
+    check_entry,
+    check_signed_entry,
+    read_envelope,
+)
 from dsr.proof.sign import EVENT
 
 
@@ -105,12 +109,7 @@ def _ledger(
         report.problems.append(
             "The proof supersedes a proof the ledger does not record for this request."
         )
-    chain = ledger.verify_chain()
-    if not chain.ok:
-        report.chain = "broken"
-        report.problems.append(f"The ledger's audit chain does not verify: {chain.problem}")
-        return
-    report.chain = "in-ledger"
+    check_chain(ledger, report)
 
 
 def _about(proof: Any, email: str, report: ProofReport) -> None:
@@ -142,29 +141,17 @@ def verify_proof(
     """
     trusted = canonical_pem(public_key_pem) if public_key_pem is not None else None
     report = ProofReport(False, [], "invalid", None, "broken")
-    try:
-        data = _read(path_or_bytes)
-        doc = loads(data)
-    except (NotCanonical, OSError) as exc:
-        report.problems.append(f"The proof file cannot be read: {exc}.")
+    doc = read_envelope(lambda: _read(path_or_bytes), "proof", "a proof", report)
+    if doc is None:
         return report
-    if not isinstance(doc, dict) or set(doc) != {"proof", "audit_entry", "signature"}:
-        report.problems.append("The file is not a proof: it needs proof, audit_entry, signature.")
-        return report
-    if canonical_bytes(doc) != data:
-        report.problems.append("The file is not in canonical form: it was edited after writing.")
     proof = doc["proof"]
     part = _part(proof, "request")
     report.request_id = part.get("id") if isinstance(part.get("id"), str) else None
     report.proof_sha256 = digest(proof)
     report.problems += check_body(proof)
-    check_signature(doc, "proof", trusted, report)
-    before = len(report.problems)
-    entry = _audit_entry(doc, report)
-    if entry is not None and len(report.problems) == before:
-        report.chain = "consistent"
-        if ledger is not None:
-            _ledger(entry, proof, ledger, report)
+    entry = check_signed_entry(doc, "proof", trusted, report, _audit_entry)
+    if entry is not None and ledger is not None:
+        _ledger(entry, proof, ledger, report)
     kdf = _part(_part(proof, "subject"), "kdf")
     if isinstance(kdf.get("n"), int) and kdf["n"] < DEFAULT_KDF_COST:
         report.notes.append(f"The subject's hashes use a low scrypt cost (n={kdf['n']}).")

@@ -5,8 +5,6 @@ from contextlib import ExitStack
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -22,7 +20,7 @@ from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.assets.services import ServiceOutcome
 from pipelines.bundle_lineage import observe_deleted_bundles
-from pipelines.checks import VERIFIED_CHECK
+from pipelines.checks import verified_check, verified_result
 from pipelines.erasure_cleanup import finish_cleanup
 from pipelines.partitions import partitions_for
 from pipelines.proof_issue import issue_deletion_proof
@@ -48,13 +46,10 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
         ins={"subject": AssetIn(subject_asset_name(GROUP))},
         kinds={"sql"},
         check_specs=[
-            AssetCheckSpec(
-                VERIFIED_CHECK,
-                asset=name,
-                blocking=True,
-                partitions_def=partitions_for(GROUP),
-                description="A fresh search with every resolved identity finds only rows kept "
-                "with a legal basis or already anonymised.",
+            verified_check(
+                name,
+                "A fresh search with every resolved identity finds only rows kept with a legal "
+                "basis or already anonymised.",
             )
         ],
         description=f"Erase the person from the {region} CRM (one transaction), re-search, and "
@@ -114,11 +109,9 @@ def crm_erasure_asset(region: str) -> AssetsDefinition:
                 "remaining_kept": len(verification.remaining),
             },
         )
-        yield AssetCheckResult(
-            check_name=VERIFIED_CHECK,
-            passed=verification.ok,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
+        yield verified_result(
+            verification.ok,
+            {
                 "identities_searched": verification.identities_searched,
                 "remaining_with_reason": len(verification.remaining),
                 "unexpected": len(verification.unexpected),

@@ -12,27 +12,20 @@ then, if restored, gets the same flags again before it is usable.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from dagster import (
-    AssetExecutionContext,
-    AssetIn,
-    AssetsDefinition,
-    MaterializeResult,
-    Output,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
 
 from connectors.crm.flags import Action, CrmFlagger
-from dsr.ledger import RequestType, State
+from dsr.ledger import RequestType
 from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry, subject_asset_name
-from pipelines.erasure_cleanup import finish_cleanup
+from pipelines.assets.record import record_asset
 from pipelines.partitions import partitions_for
-from pipelines.request_lease import hold_request, release_request
+from pipelines.request_lease import hold_request
 from pipelines.request_state import failing_request
 from resources.backups import BackupsResource
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
-from resources.staging import StagingArea
 
 PerTable = dict[str, dict[str, int]]
 
@@ -132,24 +125,7 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
 
 
 def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinition:
-    @asset(
-        name=f"{req.group}_record",
-        partitions_def=partitions_for(req.group),
-        group_name=req.group,
-        ins={f"crm_{region}_{req.group}": AssetIn() for region in regions},
-        kinds={"json"},
-        description=f"Closes the {req.step} request once every region is done: counts per "
-        "system and table in the ledger; the identities are "
-        + ("kept until it is lifted." if req.keeps_identities else "forgotten."),
-    )
-    def _record(
-        context: AssetExecutionContext,
-        ledger: LedgerResource,
-        staging: StagingArea,
-        **per_region: PerTable,
-    ) -> MaterializeResult:
-        request_id = context.partition_key
-        led = ledger.ledger()
+    def summarise(per_region: dict[str, PerTable]) -> tuple[dict[str, Any], dict[str, Any]]:
         per_system = {
             f"crm:{name.removeprefix('crm_').removesuffix('_' + req.group)}": counts
             for name, counts in per_region.items()
@@ -158,17 +134,18 @@ def flag_record_asset(req: FlagRequest, regions: Sequence[str]) -> AssetsDefinit
             system: sum(c["set"] for c in tables.values()) for system, tables in per_system.items()
         }
         result = {"action": req.action, "rows_per_system": changed, "rows_per_table": per_system}
-        hold_request(context, led, request_id)
-        with failing_request(context, led, request_id, f"{req.step} record"):
-            led.transition(request_id, State.FULFILLED, result=result)
-        # A restriction keeps its identities while in force (finish_cleanup knows).
-        finish_cleanup(context.instance, led, staging, led.get(request_id))
-        release_request(led, request_id, context.run.run_id)
-        return MaterializeResult(
-            metadata={"rows_changed_per_system": changed, "systems": sorted(per_system)}
-        )
+        return result, {"rows_changed_per_system": changed, "systems": sorted(per_system)}
 
-    return _record
+    return record_asset(
+        name=f"{req.group}_record",
+        group=req.group,
+        inputs=[f"crm_{region}_{req.group}" for region in regions],
+        description=f"Closes the {req.step} request once every region is done: counts per "
+        "system and table in the ledger; the identities are "
+        + ("kept until it is lifted." if req.keeps_identities else "forgotten."),
+        step=f"{req.step} record",
+        summarise=summarise,
+    )
 
 
 def flag_assets(regions: Sequence[str]) -> list[AssetsDefinition]:

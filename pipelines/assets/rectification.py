@@ -2,26 +2,18 @@
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-from dagster import (
-    AssetExecutionContext,
-    AssetIn,
-    AssetsDefinition,
-    MaterializeResult,
-    Output,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
 
 from connectors.crm.rectify import CrmRectifier
-from dsr.ledger import State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
-from pipelines.erasure_cleanup import finish_cleanup
+from pipelines.assets.record import record_asset
 from pipelines.partitions import partitions_for
-from pipelines.request_lease import hold_request, release_request
+from pipelines.request_lease import hold_request
 from pipelines.request_state import failing_request
 from resources.crm import CrmDatabasesResource
 from resources.ledger import LedgerResource
-from resources.staging import StagingArea
 
 GROUP = "rectification"
 
@@ -78,32 +70,19 @@ def crm_rectification_asset(region: str) -> AssetsDefinition:
 
 
 def rectification_record_asset(regions: Sequence[str]) -> AssetsDefinition:
-    @asset(
-        name="rectification_record",
-        partitions_def=partitions_for(GROUP),
-        group_name=GROUP,
-        ins={f"crm_{region}_rectification": AssetIn() for region in regions},
-        kinds={"json"},
-        description="Closes the rectification: counts per system in the ledger; the new values "
-        "and identities are forgotten.",
-    )
-    def rectification_record(
-        context: AssetExecutionContext,
-        ledger: LedgerResource,
-        staging: StagingArea,
-        **per_region: dict[str, int],
-    ) -> MaterializeResult:
-        request_id = context.partition_key
-        led = ledger.ledger()
+    def summarise(per_region: dict[str, dict[str, int]]) -> tuple[dict[str, Any], dict[str, Any]]:
         counts = {
             f"crm:{name.removeprefix('crm_').removesuffix('_rectification')}": sum(c.values())
             for name, c in per_region.items()
         }
-        hold_request(context, led, request_id)
-        with failing_request(context, led, request_id, "rectification record"):
-            led.transition(request_id, State.FULFILLED, result={"rows_per_system": counts})
-        finish_cleanup(context.instance, led, staging, led.get(request_id))
-        release_request(led, request_id, context.run.run_id)
-        return MaterializeResult(metadata={"corrected_per_system": counts})
+        return {"rows_per_system": counts}, {"corrected_per_system": counts}
 
-    return rectification_record
+    return record_asset(
+        name="rectification_record",
+        group=GROUP,
+        inputs=[f"crm_{region}_rectification" for region in regions],
+        description="Closes the rectification: counts per system in the ledger; the new values "
+        "and identities are forgotten.",
+        step="rectification record",
+        summarise=summarise,
+    )

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -32,7 +30,7 @@ from connectors.services import (
 from dsr.erasure.attempts import record_service_erasure, service_totals
 from dsr.ledger import Ledger, State
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
-from pipelines.checks import VERIFIED_CHECK
+from pipelines.checks import verified_check, verified_result
 from pipelines.partitions import partitions_for
 from pipelines.request_lease import hold_request
 from pipelines.request_state import failing_request
@@ -213,13 +211,7 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
         ins={"subject": AssetIn(subject_asset_name("erasure"))},
         kinds={kind},
         check_specs=[
-            AssetCheckSpec(
-                VERIFIED_CHECK,
-                asset=name,
-                blocking=True,
-                partitions_def=partitions_for("erasure"),
-                description="A fresh search finds nothing the service's API could erase.",
-            )
+            verified_check(name, "A fresh search finds nothing the service's API could erase.")
         ],
         description=f"Pass the erasure on to the connected {kind} accounts (GDPR Art. 19); "
         "what the API cannot erase is requested from the processor.",
@@ -267,11 +259,7 @@ def service_erasure_asset(kind: str) -> AssetsDefinition:
                 "pending_with_processor": len(outcome.pending),
             },
         )
-        yield AssetCheckResult(
-            check_name=VERIFIED_CHECK,
-            passed=outcome.verified,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"remaining": sum(sum(v.remaining.values()) for v in outcome.verifications)},
-        )
+        remaining = sum(sum(v.remaining.values()) for v in outcome.verifications)
+        yield verified_result(outcome.verified, {"remaining": remaining})
 
     return _erase
