@@ -164,6 +164,20 @@ CASES = [
         "table 'customers' has no erasure action",
         id="a table without an erasure action",
     ),
+    pytest.param(
+        _set(["tables", "tickets", "personal_data", "email", "field"], "email"),
+        (),
+        "table 'tickets': its primary key includes 'email', which identifies a person, and "
+        "field email would name its rows by that key in the ledger's audit",
+        id="a rectifiable field on a table keyed by e-mail",
+    ),
+    pytest.param(
+        _set(["tables", "tickets", "restriction"], {"set": {"on_hold": True}}),
+        ("ALTER TABLE tickets ADD COLUMN on_hold BOOLEAN",),
+        "table 'tickets': its primary key includes 'email', which identifies a person, and "
+        "restriction would name its rows by that key",
+        id="a restriction on a table keyed by e-mail",
+    ),
 ]
 
 

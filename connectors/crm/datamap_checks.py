@@ -18,6 +18,8 @@ not be applied as written:
   the foreign key says ``ON DELETE SET NULL``;
 * a foreign key into a deleted table that the map does not declare as a reference: the delete
   would be blocked, or (``ON DELETE CASCADE``) remove rows no proof counts.
+* a ``suppression``, ``restriction``, ``minors`` check or rectifiable ``field`` on a table whose
+  primary key holds an e-mail, phone or name: the ledger's audit names such rows by their key.
 """
 
 from __future__ import annotations
@@ -77,6 +79,33 @@ def check_erasure_complete(dm: DataMap) -> None:
                         f"{where}: table {name!r}, identity column {col!r} {why}, so erasure "
                         "would leave it in a kept row: give it null, placeholder or hash"
                     )
+
+
+def check_rows_named_safely(dm: DataMap) -> None:
+    """The ledger names by primary key the rows an opt-out, a restriction, a rectification or
+    the minors check changed or found, in audit entries it keeps for good (and that refuse
+    personal data). A key that holds an e-mail, phone or name would make such a request fail
+    after its changes committed, so the map is refused before anything runs."""
+    for name, table in dm.tables.items():
+        identifying = sorted(
+            col
+            for ident in table.identities
+            if ident.kind in (EMAIL, PHONE, NAME)
+            for col in ident.source_columns
+            if col in table.key_columns
+        )
+        if not identifying:
+            continue
+        uses = [use for use in ("suppression", "restriction", "minors") if getattr(table, use)]
+        uses += [f"field {spec.field}" for spec in table.personal_data.values() if spec.field]
+        if uses:
+            raise DataMapError(
+                f"{dm.source_path}: table {name!r}: its primary key includes "
+                f"{', '.join(map(repr, identifying))}, which identifies a person, and "
+                f"{' and '.join(uses)} would name its rows by that key in the ledger's audit, "
+                "which is kept for good: key the table by something that does not identify the "
+                f"person, or remove {'them' if len(uses) > 1 else 'it'} from the table"
+            )
 
 
 def column_action_problem(
@@ -309,6 +338,7 @@ def validate_against(dm: DataMap, engine: Engine, *, database: str = "") -> None
                 )
         _check_key(live, name, table)
     check_erasure_complete(dm)
+    check_rows_named_safely(dm)
     for name, table in dm.tables.items():
         _check_actions(live, name, table, live.columns(name))
         _check_kept_pointers(live, name, table)
