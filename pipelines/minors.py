@@ -30,6 +30,7 @@ from pydantic import Field
 from connectors.base import EMAIL, Identity
 from connectors.crm.minors import MinorsFound, find_minors
 from dsr.ledger import Ledger, RequestType, Scope, State
+from dsr.ledger.audit import check_no_personal_data
 from dsr.ledger.records import now
 from dsr.settings import Settings
 from pipelines.ticks import tick_time
@@ -112,6 +113,16 @@ def minors_check(
             if subject in requested:
                 counts["already_requested"] += 1
                 continue
+            entry = {
+                "region": minor.region,
+                "table": minor.table,
+                "row_id": minor.pk,
+                "check_date": on.isoformat(),
+                "reason": "under the age of majority without recorded parental consent",
+            }
+            # Before registering: a request whose "minor_found" entry the ledger would refuse
+            # must not exist without it.
+            check_no_personal_data(entry)
             record = led.register(
                 type=RequestType.ERASURE,
                 scope=Scope.USER_ACCOUNT,
@@ -120,17 +131,7 @@ def minors_check(
                 channel="schedule",
                 identity_verified=True,
             )
-            led.audit(
-                record.request_id,
-                "minor_found",
-                {
-                    "region": minor.region,
-                    "table": minor.table,
-                    "row_id": minor.pk,
-                    "check_date": on.isoformat(),
-                    "reason": "under the age of majority without recorded parental consent",
-                },
-            )
+            led.audit(record.request_id, "minor_found", entry)
             requested.add(subject)
             registered.append(record.request_id)
             counts["registered"] += 1

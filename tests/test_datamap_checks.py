@@ -167,15 +167,15 @@ CASES = [
     pytest.param(
         _set(["tables", "tickets", "personal_data", "email", "field"], "email"),
         (),
-        "table 'tickets': its primary key includes 'email', which identifies a person, and "
-        "field email would name its rows by that key in the ledger's audit",
+        "table 'tickets': its primary key includes 'email', which is personal data, and "
+        "field email would write that key into the ledger's audit",
         id="a rectifiable field on a table keyed by e-mail",
     ),
     pytest.param(
         _set(["tables", "tickets", "restriction"], {"set": {"on_hold": True}}),
         ("ALTER TABLE tickets ADD COLUMN on_hold BOOLEAN",),
-        "table 'tickets': its primary key includes 'email', which identifies a person, and "
-        "restriction would name its rows by that key",
+        "table 'tickets': its primary key includes 'email', which is personal data, and "
+        "restriction would write that key into the ledger's audit",
         id="a restriction on a table keyed by e-mail",
     ),
 ]

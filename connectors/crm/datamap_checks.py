@@ -19,7 +19,8 @@ not be applied as written:
 * a foreign key into a deleted table that the map does not declare as a reference: the delete
   would be blocked, or (``ON DELETE CASCADE``) remove rows no proof counts.
 * a ``suppression``, ``restriction``, ``minors`` check or rectifiable ``field`` on a table whose
-  primary key holds an e-mail, phone or name: the ledger's audit names such rows by their key.
+  primary key holds personal data (an e-mail, phone or name): the ledger's audit names the rows
+  these change by their key.
 """
 
 from __future__ import annotations
@@ -83,28 +84,30 @@ def check_erasure_complete(dm: DataMap) -> None:
 
 def check_rows_named_safely(dm: DataMap) -> None:
     """The ledger names by primary key the rows an opt-out, a restriction, a rectification or
-    the minors check changed or found, in audit entries it keeps for good (and that refuse
-    personal data). A key that holds an e-mail, phone or name would make such a request fail
-    after its changes committed, so the map is refused before anything runs."""
+    the minors check changed or found, in audit entries it keeps for good. A key that holds an
+    e-mail, phone or name (or any column the map calls personal data) would put the person into
+    that record: the ledger refuses an e-mail there, after the changes committed, and would keep
+    a phone or a name. So such a map is refused before anything runs."""
     for name, table in dm.tables.items():
-        identifying = sorted(
+        personal = {
             col
             for ident in table.identities
             if ident.kind in (EMAIL, PHONE, NAME)
             for col in ident.source_columns
-            if col in table.key_columns
-        )
+        } | set(table.personal_data)
+        identifying = [col for col in table.key_columns if col in personal]
         if not identifying:
             continue
         uses = [use for use in ("suppression", "restriction", "minors") if getattr(table, use)]
-        uses += [f"field {spec.field}" for spec in table.personal_data.values() if spec.field]
+        fields = dict.fromkeys(spec.field for spec in table.personal_data.values() if spec.field)
+        uses += [f"field {field}" for field in fields if field]
         if uses:
             raise DataMapError(
                 f"{dm.source_path}: table {name!r}: its primary key includes "
-                f"{', '.join(map(repr, identifying))}, which identifies a person, and "
-                f"{' and '.join(uses)} would name its rows by that key in the ledger's audit, "
-                "which is kept for good: key the table by something that does not identify the "
-                f"person, or remove {'them' if len(uses) > 1 else 'it'} from the table"
+                f"{', '.join(map(repr, identifying))}, which is personal data, and "
+                f"{' and '.join(uses)} would write that key into the ledger's audit, which is "
+                "kept for good: key the table by something that does not identify the person, "
+                f"or remove {'them' if len(uses) > 1 else 'it'} from the table"
             )
 
 

@@ -18,6 +18,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, as
 
 from connectors.crm.flags import Action, CrmFlagger
 from dsr.ledger import RequestType
+from dsr.ledger.audit import check_no_personal_data
 from pipelines.assets.discovery import DB_RETRIES, ResolvedSubject, db_retry, subject_asset_name
 from pipelines.assets.record import record_asset
 from pipelines.partitions import partitions_for
@@ -76,6 +77,22 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
             flagger = CrmFlagger(connector)
             applied_at = datetime.now(UTC)
             plan = flagger.plan(findings, req.action, at=applied_at)
+            details = {
+                "region": region,
+                "action": req.action,
+                # The keyed hash lets an auditor match a suppression to a person, nothing more.
+                "subject_hash": led.get(subject.request_id).subject_hash,
+                "rows_per_table": plan.counts(),
+                "rows": [
+                    {"table": c.table, "row_id": c.pk, "columns": sorted(c.values)}
+                    for c in plan.changes
+                ],
+            }
+            grounds = led.payload(subject.request_id).get("grounds")
+            if grounds:
+                details["grounds"] = grounds
+            # Before the commit: an entry the ledger would refuse must not follow changes made.
+            check_no_personal_data(details)
             flagger.apply(plan)
             # After the commit, and even when nothing changed: an older backup may still lack
             # the flags. Hashes only; the identities themselves are forgotten at the end (a
@@ -93,20 +110,6 @@ def crm_flag_asset(req: FlagRequest, region: str) -> AssetsDefinition:
                 )
             finally:
                 stones.close()
-            details = {
-                "region": region,
-                "action": req.action,
-                # The keyed hash lets an auditor match a suppression to a person, nothing more.
-                "subject_hash": led.get(subject.request_id).subject_hash,
-                "rows_per_table": plan.counts(),
-                "rows": [
-                    {"table": c.table, "row_id": c.pk, "columns": sorted(c.values)}
-                    for c in plan.changes
-                ],
-            }
-            grounds = led.payload(subject.request_id).get("grounds")
-            if grounds:
-                details["grounds"] = grounds
             led.audit(subject.request_id, req.event, details)
         counts = plan.counts()
         context.log.info(f"crm:{region}: {plan.rows_changed} rows {req.event} {counts}")

@@ -7,6 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
 
 from connectors.crm.rectify import CrmRectifier
+from dsr.ledger.audit import check_no_personal_data
 from pipelines.assets.discovery import ResolvedSubject, subject_asset_name
 from pipelines.assets.record import record_asset
 from pipelines.partitions import partitions_for
@@ -43,25 +44,24 @@ def crm_rectification_asset(region: str) -> AssetsDefinition:
             findings = subject.find_in(connector)
             rectifier = CrmRectifier(connector)
             corrections = rectifier.plan(findings, changes)
+            details = {
+                "region": region,
+                "corrections": [
+                    {
+                        "table": c.table,
+                        "row_id": c.pk,
+                        "column": c.column,
+                        "field": c.field,
+                        "before_hash": keys.keyed_hash(c.field, str(c.before)),
+                        "after_hash": keys.keyed_hash(c.field, str(c.after)),
+                    }
+                    for c in corrections
+                ],
+            }
+            # Before the commit: an entry the ledger would refuse must not follow changes made.
+            check_no_personal_data(details)
             rectifier.apply(corrections)
-            led.audit(
-                subject.request_id,
-                "rectified",
-                {
-                    "region": region,
-                    "corrections": [
-                        {
-                            "table": c.table,
-                            "row_id": c.pk,
-                            "column": c.column,
-                            "field": c.field,
-                            "before_hash": keys.keyed_hash(c.field, str(c.before)),
-                            "after_hash": keys.keyed_hash(c.field, str(c.after)),
-                        }
-                        for c in corrections
-                    ],
-                },
-            )
+            led.audit(subject.request_id, "rectified", details)
         per_table = dict(sorted(Counter(c.table for c in corrections).items()))
         context.log.info(f"crm:{region}: {len(corrections)} values corrected {per_table}")
         return Output(per_table, metadata={"region": region, "corrected_per_table": per_table})
