@@ -179,6 +179,17 @@ class TableMap(Strict):
     def key_columns(self) -> tuple[str, ...]:
         return (self.primary_key,) if isinstance(self.primary_key, str) else self.primary_key
 
+    @property
+    def identifying_columns(self) -> dict[str, str]:
+        """Column -> kind of the e-mail, phone and name columns: they identify a person on their
+        own, where an opaque id (user_id, cookie_id) only points at rows."""
+        return {
+            col: ident.kind
+            for ident in self.identities
+            if ident.kind in (EMAIL, PHONE, NAME)
+            for col in ident.source_columns
+        }
+
     def columns_used(self) -> Iterable[tuple[str, str]]:
         """(column, why) for every column the map names in this table."""
         for col in self.key_columns:

@@ -33,7 +33,6 @@ from sqlalchemy import String, inspect
 from sqlalchemy.engine import Engine, Inspector
 from sqlalchemy.exc import SAWarning
 
-from connectors.base import EMAIL, NAME, PHONE
 from connectors.crm.datamap import DataMap, DataMapError, TableMap
 
 # What erasure writes (``dsr.erasure.crm.CrmEraser`` defaults): the checks size them.
@@ -60,26 +59,23 @@ def check_erasure_complete(dm: DataMap) -> None:
                 )
         # Opaque ids (user_id, cookie_id) may stay: they point at rows erasure empties. E-mail,
         # phone and name identify on their own and must be cleared from any row that is kept.
-        for ident in table.identities:
-            if ident.kind not in (EMAIL, PHONE, NAME):
-                continue
-            for col in ident.source_columns:
-                spec = table.personal_data.get(col)
-                if col in table.key_columns and (spec is None or spec.erase != "hash"):
-                    # A keyed hash keeps the key unique (and joinable); NULL or a placeholder
-                    # could not, and keeping it keeps the person.
-                    raise DataMapError(
-                        f"{where}: table {name!r}, identity column {col!r} is part of the "
-                        f"primary key of a table whose rows are {table.erasure.action}d: give it "
-                        "erase: hash (the only action that keeps a key unique), delete these "
-                        "rows, or key the table by something that does not identify the person"
-                    )
-                if spec is None or spec.erase == "keep":
-                    why = "is not listed under personal_data" if spec is None else "has erase: keep"
-                    raise DataMapError(
-                        f"{where}: table {name!r}, identity column {col!r} {why}, so erasure "
-                        "would leave it in a kept row: give it null, placeholder or hash"
-                    )
+        for col in table.identifying_columns:
+            spec = table.personal_data.get(col)
+            if col in table.key_columns and (spec is None or spec.erase != "hash"):
+                # A keyed hash keeps the key unique (and joinable); NULL or a placeholder
+                # could not, and keeping it keeps the person.
+                raise DataMapError(
+                    f"{where}: table {name!r}, identity column {col!r} is part of the "
+                    f"primary key of a table whose rows are {table.erasure.action}d: give it "
+                    "erase: hash (the only action that keeps a key unique), delete these "
+                    "rows, or key the table by something that does not identify the person"
+                )
+            if spec is None or spec.erase == "keep":
+                why = "is not listed under personal_data" if spec is None else "has erase: keep"
+                raise DataMapError(
+                    f"{where}: table {name!r}, identity column {col!r} {why}, so erasure "
+                    "would leave it in a kept row: give it null, placeholder or hash"
+                )
 
 
 def check_rows_named_safely(dm: DataMap) -> None:
@@ -89,12 +85,7 @@ def check_rows_named_safely(dm: DataMap) -> None:
     that record: the ledger refuses an e-mail there, after the changes committed, and would keep
     a phone or a name. So such a map is refused before anything runs."""
     for name, table in dm.tables.items():
-        personal = {
-            col
-            for ident in table.identities
-            if ident.kind in (EMAIL, PHONE, NAME)
-            for col in ident.source_columns
-        } | set(table.personal_data)
+        personal = set(table.identifying_columns) | set(table.personal_data)
         identifying = [col for col in table.key_columns if col in personal]
         if not identifying:
             continue

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import String, Table
 
-from connectors.base import EMAIL, NAME, PHONE, Findings, FoundRow
+from connectors.base import Findings, FoundRow
 from connectors.crm.datamap import DataMap, DataMapError, TableMap
 from connectors.crm.datamap_checks import column_action_problem
 from connectors.crm.phone_countries import PhoneCountries
@@ -90,12 +90,7 @@ class ColumnRules:
         self.text = {c.name for c in table.columns if isinstance(c.type, String)}
         self.kinds = {i.column: i.kind for i in tmap.identities if i.column}
         # E-mail, phone and name identify on their own: a row that stays must not keep them.
-        self.strong = {
-            col: i.kind
-            for i in tmap.identities
-            if i.kind in (EMAIL, PHONE, NAME)
-            for col in i.source_columns
-        }
+        self.strong = tmap.identifying_columns
         probe = repl.hasher("probe", "probe")
         self._hash_len = len(probe)
         self._hash_hex = all(ch in hexdigits for ch in probe)
